@@ -1,0 +1,1 @@
+"""Customer segmentation pipeline: transactions -> RFM features -> clusters -> profiles."""

@@ -1,0 +1,176 @@
+"""The one pipeline configuration file: its schema, defaults and validation.
+
+Every section rejects unknown keys, so a typo fails loudly instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from segmentation_pipeline.errors import ConfigError
+from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve
+
+CONFIG_ENV_VAR = "SEGMENTATION_CONFIG"
+
+CANONICAL_COLUMNS = (
+    "customer_id",
+    "invoice_id",
+    "timestamp",
+    "quantity",
+    "unit_price",
+    "amount",
+    "product_id",
+    "description",
+    "country",
+    "department",
+    "product_class",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnMapping(_Section):
+    """Canonical column name -> the column's name in the user's file (null = not in the file)."""
+
+    customer_id: str = "CustomerID"
+    invoice_id: str | None = "InvoiceNo"
+    timestamp: str = "InvoiceDate"
+    quantity: str | None = "Quantity"
+    unit_price: str | None = "UnitPrice"
+    amount: str | None = None
+    product_id: str | None = "StockCode"
+    description: str | None = "Description"
+    country: str | None = "Country"
+    department: str | None = None
+    product_class: str | None = None
+
+    @model_validator(mode="after")
+    def _revenue_is_derivable(self) -> ColumnMapping:
+        if self.amount is None and (self.quantity is None or self.unit_price is None):
+            raise ValueError("map either `amount` or both `quantity` and `unit_price`")
+        return self
+
+    def as_dict(self) -> dict[str, str | None]:
+        return self.model_dump()
+
+
+class SyntheticSettings(_Section):
+    customers: int = Field(2000, ge=2)
+    months: int = Field(12, ge=1, le=120)
+    seed: int = 42
+    start_month: str = "2025-01"
+
+    @field_validator("start_month")
+    @classmethod
+    def _is_month(cls, value: str) -> str:
+        return _check_month(value)
+
+
+class TransactionsSettings(_Section):
+    source: Literal["synthetic", "file"] = "synthetic"
+    path: str | None = None
+    read_options: dict[str, Any] = Field(default_factory=dict)
+    encoding: str | None = None
+    timestamp_format: str | None = None
+    first_month: str | None = None
+    columns: ColumnMapping = ColumnMapping()
+    drop_exact_duplicates: bool = True
+    synthetic: SyntheticSettings = SyntheticSettings()
+
+    @field_validator("first_month")
+    @classmethod
+    def _is_month(cls, value: str | None) -> str | None:
+        return None if value is None else _check_month(value)
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> TransactionsSettings:
+        if self.source == "file" and not self.path:
+            raise ValueError("`path` is required when source is `file`")
+        return self
+
+    def source_path(self) -> Path | None:
+        return resolve(self.path) if self.path else None
+
+
+class PipelineConfig(_Section):
+    output_dir: str = "data/outputs"
+    transactions: TransactionsSettings = TransactionsSettings()
+
+    def output_path(self) -> Path:
+        return resolve(self.output_dir)
+
+
+def _check_month(value: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise ValueError(f"expected a month like 2025-01, got {value!r}")
+    return value
+
+
+def _describe(error: dict, model: type[BaseModel]) -> str:
+    """One readable line per problem, naming the dotted key."""
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, error["loc"][:-1])
+        return f"{location}: unknown key (allowed: {', '.join(allowed)})"
+    return f"{location}: {error['msg']} (got {error.get('input')!r})"
+
+
+def _allowed_keys(model: type[BaseModel], parents: tuple) -> list[str]:
+    for part in parents:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def parse_config(data: Any, source: str = "<config>") -> PipelineConfig:
+    """Validate an already-loaded mapping, raising ConfigError that names the source and keys."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(error, PipelineConfig) for error in exc.errors())
+        raise ConfigError(f"{source}: invalid configuration\n  {problems}") from None
+
+
+def load_config(path: str | Path | None = None) -> PipelineConfig:
+    """Load and validate the config file: the given path, else $SEGMENTATION_CONFIG, else the default."""
+    config_path = config_path_in_use(path)
+    if not config_path.is_file():
+        raise ConfigError(f"{config_path}: configuration file not found")
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+    return parse_config(data, source=str(config_path))
+
+
+def config_path_in_use(path: str | Path | None = None) -> Path:
+    chosen = path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH
+    return resolve(chosen)
+
+
+@lru_cache(maxsize=8)
+def _cached(path: Path, mtime_ns: int) -> PipelineConfig:
+    return load_config(path)
+
+
+def active_config() -> PipelineConfig:
+    """The configuration in force for this process, re-read when the file changes."""
+    path = config_path_in_use()
+    mtime = path.stat().st_mtime_ns if path.exists() else 0
+    return _cached(path, mtime)
