@@ -1,0 +1,47 @@
+import json
+
+import pandas as pd
+import pytest
+
+from segmentation_pipeline.storage import TableStore, atomic_path, atomic_write_text, read_manifest, record_in_manifest
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "table.txt"
+    atomic_write_text(target, "good")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as temp:
+            temp.write_text("half")
+            raise RuntimeError("killed mid-way")
+    assert target.read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.txt"]
+
+
+def test_table_store_whole_and_partitioned(tmp_path):
+    store = TableStore(tmp_path)
+    frame = pd.DataFrame({"a": [1, 2, 3], "month": ["2025-01", "2025-01", "2025-02"]})
+    store.write("t", frame)
+    pd.testing.assert_frame_equal(store.read("t"), frame)
+    store.write("p", frame[frame.month == "2025-02"], partition="2025-02")
+    store.write("p", frame[frame.month == "2025-01"], partition="2025-01")
+    assert store.partitions("p") == ["2025-01", "2025-02"]
+    assert store.rows_per_partition("p") == {"2025-01": 2, "2025-02": 1}
+    assert store.read("p", ["2025-01", "2025-02"])["a"].tolist() == [1, 2, 3]
+    with pytest.raises(FileNotFoundError, match="2025-03"):
+        store.read("p", ["2025-01", "2025-03"])
+    with pytest.raises(FileNotFoundError, match="has not been materialized"):
+        store.read("nothing")
+
+
+def test_manifest_records_files_rows_and_runs(tmp_path):
+    (tmp_path / "tables").mkdir()
+    record_in_manifest(tmp_path, "rfm", [tmp_path / "tables/rfm.parquet"], 10, "run-1")
+    record_in_manifest(tmp_path, "raw", [tmp_path / "tables/raw/2025-01.parquet"], 4, "run-1", partition="2025-01")
+    record_in_manifest(tmp_path, "raw", [tmp_path / "tables/raw/2025-02.parquet"], 5, "run-2", partition="2025-02")
+    manifest = read_manifest(tmp_path)
+    assert manifest["assets"]["rfm"]["files"] == ["tables/rfm.parquet"]
+    assert manifest["assets"]["rfm"]["row_count"] == 10
+    raw = manifest["assets"]["raw"]
+    assert raw["row_count"] == 9 and raw["run_id"] == "run-2"
+    assert raw["files"] == ["tables/raw/2025-01.parquet", "tables/raw/2025-02.parquet"]
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
