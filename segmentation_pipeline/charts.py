@@ -1,0 +1,423 @@
+"""PNG charts of the RFM data, the clusters and the method comparison.
+
+Every chart is a function returning PNG bytes of an exact, documented pixel size (`CHART_SIZES`,
+rendered at `DPI`), so the report, Dagster metadata and checks can rely on it. Figures are built
+with matplotlib's object API on the Agg canvas (no pyplot): nothing is registered globally, no GUI
+backend is touched and charts can be drawn from worker threads. Constrained layout keeps labels
+apart without `bbox_inches="tight"`, which would change the pixel size.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import textwrap
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from sklearn.decomposition import PCA
+
+from segmentation_pipeline import personas as persona_rules
+from segmentation_pipeline.rfm import SEGMENT_DESCRIPTIONS
+from segmentation_pipeline.storage import atomic_write_bytes
+
+DPI = 150
+# Chart name -> (width, height) in pixels; figsize is width / DPI x height / DPI inches.
+CHART_SIZES: dict[str, tuple[int, int]] = {
+    "cluster_scatter": (1000, 700),
+    "cluster_dashboard": (1400, 1000),
+    "membership_histogram": (1000, 700),
+    "rfm_distributions": (1500, 500),
+    "segment_sizes": (1200, 700),
+    "selection_curves": (1400, 600),
+    "method_comparison": (1500, 600),
+}
+SCATTER_MAX_POINTS = 5_000  # points drawn in the PCA scatter; PCA itself uses every customer
+SAMPLE_SEED = 0
+SKEW_FOR_LOG_SCALE = 2.0  # a positive variable with skewness above this gets a log x-axis
+TIER_COLOURS: dict[str, str] = {
+    "PREMIUM": "#6a3d9a",
+    "HIGH": "#1b9e77",
+    "MEDIUM": "#377eb8",
+    "LOW": "#e6812f",
+    "MINIMAL": "#8c8c8c",
+}
+# Comparison metrics drawn by method_comparison_chart: column -> panel title.
+COMPARISON_METRICS: dict[str, str] = {
+    "silhouette": "Silhouette (higher is better)",
+    "stability_ari_mean": "Stability, mean ARI (higher is better)",
+    "davies_bouldin": "Davies-Bouldin (lower is better)",
+}
+CRITERION_TITLES: dict[str, str] = {
+    "silhouette": "Silhouette vs k (higher is better)",
+    "bic": "BIC vs k (lower is better)",
+}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# --- per clustering method -----------------------------------------------------------------------
+
+
+def cluster_scatter(result) -> bytes:
+    """Customers on the first two principal components of the scaled features, coloured by cluster."""
+    prepared = np.asarray(result.prepared, dtype=float)
+    labels = np.asarray(result.labels).astype(int)
+    components = min(2, prepared.shape[1])
+    pca = PCA(n_components=components, random_state=SAMPLE_SEED).fit(prepared)
+    projected = pca.transform(prepared)
+    variance = list(pca.explained_variance_ratio_)
+    if components == 1:
+        projected = np.column_stack([projected, np.zeros(len(projected))])
+        variance.append(0.0)
+    shown = _sample_indices(len(projected), SCATTER_MAX_POINTS)
+
+    fig, ax = _figure("cluster_scatter")
+    clusters = np.unique(labels)
+    colours = _cluster_colours(len(clusters))
+    for colour, cluster in zip(colours, clusters):
+        members = labels == cluster
+        drawn = shown[members[shown]]
+        ax.scatter(projected[drawn, 0], projected[drawn, 1], s=6, alpha=0.45, color=colour,
+                   linewidths=0, label=f"Cluster {cluster} (n={members.sum():,})")
+        centre = projected[members].mean(axis=0)
+        ax.scatter(*centre, s=180, marker="X", color=colour, edgecolors="black", linewidths=1.2,
+                   zorder=3)
+        ax.annotate(str(cluster), centre, xytext=(7, 7), textcoords="offset points",
+                    fontsize=9, fontweight="bold")
+    ax.set_xlabel(f"PC1 ({variance[0]:.1%} of variance)")
+    ax.set_ylabel(f"PC2 ({variance[1]:.1%} of variance)")
+    ax.set_title(_plain(f"{result.method}: clusters on principal components"))
+    note = "X = centroid"
+    if len(shown) < len(projected):
+        note += f"\n{len(shown):,} of {len(projected):,} customers drawn"
+    ax.legend(loc="best", fontsize=7 if len(clusters) > 10 else 8, markerscale=2.5,
+              ncols=1 if len(clusters) <= 10 else 2, title=note, title_fontsize=7)
+    ax.grid(alpha=0.3)
+    return _render(fig)
+
+
+def cluster_dashboard(result, features: pd.DataFrame, personas_dict: dict | None = None) -> bytes:
+    """Sizes, revenue vs customer share, mean R/F/M scores and value tiers per cluster (2 x 2)."""
+    frame = persona_rules.aligned_features(result, features)
+    stats = frame.groupby("cluster", sort=True).agg(
+        size=("monetary", "size"), revenue=("monetary", "sum"),
+        r=("r_score", "mean"), f=("f_score", "mean"), m=("m_score", "mean"),
+    )
+    stats["customer_share"] = stats["size"] / stats["size"].sum()
+    total = stats["revenue"].sum()
+    stats["revenue_share"] = stats["revenue"] / total if total > 0 else stats["customer_share"]
+    stats["value_index"] = stats["revenue_share"] / stats["customer_share"]
+    stats["tier"] = [persona_rules.tier_for(round(v, 4)) for v in stats["value_index"]]
+    by_cluster = {p["cluster_id"]: p for p in (personas_dict or {}).get("personas", [])}
+    order = sorted(stats.index, key=lambda c: (by_cluster.get(c, {}).get("rank", 10**6), c))
+    stats = stats.loc[order]
+    lines, width, fontsize = _label_layout(len(order))
+    labels = [_short_label(c, by_cluster.get(c), lines, width) for c in order]
+    y = np.arange(len(order))
+
+    fig, axes = _figure("cluster_dashboard", nrows=2, ncols=2, sharey=True)
+    (sizes, shares), (scores, tiers) = axes
+    sizes.barh(y, stats["size"], color=_cluster_colours(len(order)))
+    for yi, n in zip(y, stats["size"]):
+        sizes.annotate(f"{n:,}", (n, yi), xytext=(3, 0), textcoords="offset points",
+                       va="center", fontsize=min(fontsize, 7))
+    sizes.set_title("Customers per cluster")
+    sizes.set_xlabel("customers")
+    sizes.margins(x=0.15)
+
+    height = 0.38
+    shares.barh(y - height / 2, stats["customer_share"] * 100, height, label="customer share",
+                color="#9ecae1")
+    shares.barh(y + height / 2, stats["revenue_share"] * 100, height, label="revenue share",
+                color="#08519c")
+    shares.set_title("Revenue share vs customer share")
+    shares.set_xlabel("% of total")
+    _legend_below(shares, ncols=2)
+
+    height = 0.27
+    for offset, column, name, colour in ((-1, "r", "Recency", "#66c2a5"),
+                                         (0, "f", "Frequency", "#fc8d62"),
+                                         (1, "m", "Monetary", "#8da0cb")):
+        scores.barh(y + offset * height, stats[column], height, label=f"{name} score", color=colour)
+    scores.set_xlim(0, 5.5)
+    scores.set_title("Mean R / F / M scores (1-5, high = good)")
+    scores.set_xlabel("mean score")
+    _legend_below(scores, ncols=3)
+
+    tiers.barh(y, stats["value_index"], color=[TIER_COLOURS[t] for t in stats["tier"]])
+    for yi, (value, tier) in zip(y, zip(stats["value_index"], stats["tier"])):
+        tiers.annotate(f"{value:.2f} {tier}", (value, yi), xytext=(3, 0),
+                       textcoords="offset points", va="center", fontsize=min(fontsize, 7))
+    thresholds = {t: v for t, v in persona_rules.VALUE_TIER_THRESHOLDS.items() if v > 0}
+    for tier, minimum in thresholds.items():
+        tiers.axvline(minimum, color=TIER_COLOURS[tier], linestyle="--", linewidth=0.8)
+    tier_axis = tiers.secondary_xaxis("top")  # tier names above their threshold lines
+    tier_axis.set_xticks(list(thresholds.values()), list(thresholds), fontsize=6, rotation=90)
+    tiers.set_title("Value index and tier")
+    tiers.set_xlabel("revenue share / customer share")
+    tiers.margins(x=0.35)
+
+    for ax in axes.flat:
+        ax.set_yticks(y, labels, fontsize=fontsize)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.title.set_fontsize(10)
+    sizes.invert_yaxis()  # rank 1 on top; the y axis is shared by all four panels
+    fig.suptitle(_plain(f"{result.method}: cluster dashboard"), fontsize=12)
+    return _render(fig)
+
+
+def membership_histogram(result) -> bytes:
+    """Histogram of each customer's highest membership, stacked by assigned cluster.
+
+    Only methods with soft memberships (fuzzy c-means, GMM) have one; a ValueError tells the caller
+    it asked for a chart that does not exist for this method.
+    """
+    if getattr(result, "memberships", None) is None:
+        raise ValueError(f"method {result.method!r} has no memberships to plot")
+    memberships = np.asarray(result.memberships, dtype=float)
+    labels = np.asarray(result.labels).astype(int)
+    strongest = memberships.max(axis=1)
+    floor = 1.0 / memberships.shape[1]
+    bins = np.linspace(0.0, 1.0, 41)
+    clusters = np.unique(labels)
+
+    fig, ax = _figure("membership_histogram")
+    ax.hist([strongest[labels == c] for c in clusters], bins=bins, stacked=True,
+            color=_cluster_colours(len(clusters)), label=[f"Cluster {c}" for c in clusters])
+    ax.axvline(floor, color="black", linestyle=":", linewidth=1,
+               label=f"1/k = {floor:.2f} (no preference)")
+    median = float(np.median(strongest))
+    ax.axvline(median, color="crimson", linestyle="--", linewidth=1.2, label=f"median = {median:.2f}")
+    uncertain = float((strongest < 0.5).mean())
+    ax.set_title(_plain(f"{result.method}: highest membership per customer "
+                        f"({uncertain:.1%} of customers below 0.5)"))
+    ax.set_xlabel("highest membership / probability")
+    ax.set_ylabel("customers")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=8, ncols=2 if len(clusters) > 6 else 1)
+    ax.grid(alpha=0.3)
+    return _render(fig)
+
+
+# --- pipeline level ------------------------------------------------------------------------------
+
+
+def rfm_distributions(rfm_df: pd.DataFrame) -> bytes:
+    """Histograms of recency, frequency and monetary; skewed positive variables on a log axis."""
+    fig, axes = _figure("rfm_distributions", ncols=3)
+    for ax, column, unit in zip(axes, ("recency_days", "frequency", "monetary"),
+                                ("days since last purchase", "purchases", "gross revenue")):
+        values = pd.to_numeric(rfm_df[column], errors="coerce").dropna().to_numpy(dtype=float)
+        bins, log_scale = _histogram_bins(values)
+        if log_scale:
+            ax.set_xscale("log")
+        ax.hist(values, bins=bins, color="#3182bd", edgecolor="white", linewidth=0.3)
+        median = float(np.median(values)) if len(values) else float("nan")
+        ax.axvline(median, color="crimson", linestyle="--", linewidth=1, label=f"median {median:,.1f}")
+        ax.set_title(f"{column}{' (log scale)' if log_scale else ''}", fontsize=10)
+        ax.set_xlabel(unit)
+        ax.set_ylabel("customers")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"RFM distributions ({len(rfm_df):,} customers)", fontsize=12)
+    return _render(fig)
+
+
+def _histogram_bins(values: np.ndarray) -> tuple[np.ndarray | int, bool]:
+    """Log-spaced bins for skewed positive data, one bin per value for small integer ranges."""
+    if len(values) > 2 and values.min() > 0 and pd.Series(values).skew() > SKEW_FOR_LOG_SCALE:
+        return np.geomspace(values.min(), values.max() * 1.0001, 40), True
+    if len(values) and np.all(values == np.round(values)) and values.max() - values.min() <= 60:
+        return np.arange(values.min() - 0.5, values.max() + 1.5), False
+    return 40, False
+
+
+def segment_sizes(rfm_df: pd.DataFrame) -> bytes:
+    """Customers per named RFM segment, in the canonical segment order."""
+    counts = rfm_df["segment"].astype(str).value_counts()
+    known = [s for s in SEGMENT_DESCRIPTIONS if s in counts.index]
+    order = known + sorted(set(counts.index) - set(known))
+    counts = counts.reindex(order)
+    total = counts.sum()
+
+    fig, ax = _figure("segment_sizes")
+    y = np.arange(len(order))
+    ax.barh(y, counts.to_numpy(), color=_cluster_colours(len(order)))
+    for yi, n in zip(y, counts.to_numpy()):
+        ax.annotate(f"{n:,} ({n / total:.1%})", (n, yi), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=8)
+    ax.set_yticks(y, [s.replace("_", " ") for s in order])
+    ax.invert_yaxis()
+    ax.margins(x=0.18)
+    ax.set_xlabel("customers")
+    ax.set_title(f"RFM segments ({total:,} customers)")
+    ax.grid(axis="x", alpha=0.3)
+    return _render(fig)
+
+
+def selection_curves(results: Mapping[str, object] | Iterable[object]) -> bytes:
+    """Model-selection score vs k for every method that chose k, one panel per criterion.
+
+    Silhouette and BIC panels are always drawn (with a note when no method used them) so the chart
+    layout does not depend on which methods ran.
+    """
+    runs = list(results.values()) if isinstance(results, Mapping) else list(results)
+    curves = [(str(r.method), r.selection_curve) for r in runs if getattr(r, "selection_curve", None)]
+    criteria = list(CRITERION_TITLES) + sorted(
+        {c["criterion"] for _, c in curves} - set(CRITERION_TITLES)
+    )
+    fig, axes = _figure("selection_curves", ncols=len(criteria))
+    colours = dict(zip(sorted({m for m, _ in curves}), _cluster_colours(max(len(curves), 1))))
+    for ax, criterion in zip(np.atleast_1d(axes), criteria):
+        drawn = [(m, c) for m, c in curves if c["criterion"] == criterion]
+        for method, curve in drawn:
+            k, score = np.asarray(curve["k"]), np.asarray(curve["score"], dtype=float)
+            ax.plot(k, score, marker="o", markersize=4, color=colours[method], label=_plain(method))
+            chosen = k == curve["chosen_k"]
+            ax.scatter(k[chosen], score[chosen], s=160, marker="*", color=colours[method],
+                       edgecolors="black", zorder=3)
+        if drawn:
+            ax.legend(fontsize=8, title="* = chosen k", title_fontsize=8)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        else:
+            ax.text(0.5, 0.5, f"no method selected k by {criterion}", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9, color="grey")
+        ax.set_title(CRITERION_TITLES.get(criterion, f"{criterion} vs k"), fontsize=10)
+        ax.set_xlabel("number of clusters k")
+        ax.set_ylabel(criterion)
+        ax.grid(alpha=0.3)
+    return _render(fig)
+
+
+def method_comparison_chart(comparison_table, recommended: str | None = None) -> bytes:
+    """Silhouette, stability and Davies-Bouldin per method; the recommended method is highlighted."""
+    table = comparison_frame(comparison_table)
+    methods = [str(m) for m in table.index]
+    y = np.arange(len(methods))
+    fig, axes = _figure("method_comparison", ncols=len(COMPARISON_METRICS), sharey=True)
+    for ax, (column, title) in zip(axes, COMPARISON_METRICS.items()):
+        values = pd.to_numeric(table[column], errors="coerce") if column in table else pd.Series(
+            np.nan, index=table.index)
+        colours = ["#e6550d" if m == recommended else "#6baed6" for m in methods]
+        ax.barh(y, values.fillna(0).to_numpy(), color=colours)
+        for yi, value in zip(y, values):
+            text = "n/a" if pd.isna(value) else f"{value:.3f}"
+            ax.annotate(text, (0 if pd.isna(value) else value, yi), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.margins(x=0.2)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [_plain(m) for m in methods])
+    axes[0].invert_yaxis()
+    suffix = f" (recommended: {recommended}, highlighted)" if recommended else ""
+    fig.suptitle(_plain(f"Method comparison{suffix}"), fontsize=12)
+    return _render(fig)
+
+
+def comparison_frame(comparison) -> pd.DataFrame:
+    """Comparison metrics as a DataFrame indexed by method.
+
+    Accepts a DataFrame (with a `method` column or method index), a list of row dicts, or the dict
+    of `comparison.comparison_to_dict` (rows under "methods").
+    """
+    if isinstance(comparison, pd.DataFrame):
+        table = comparison
+    elif isinstance(comparison, Mapping):
+        rows = comparison.get("methods", comparison.get("table"))
+        if rows is None:
+            raise ValueError("comparison dict has no 'methods' or 'table' entry")
+        return comparison_frame(rows)
+    else:
+        table = pd.DataFrame(list(comparison))
+    return table.set_index("method") if "method" in table.columns else table
+
+
+# --- bytes helpers -------------------------------------------------------------------------------
+
+
+def png_size(png_bytes: bytes) -> tuple[int, int]:
+    """(width, height) from the PNG header's IHDR chunk; ValueError when the bytes are not a PNG."""
+    if len(png_bytes) < 24 or not png_bytes.startswith(PNG_SIGNATURE) or png_bytes[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    width, height = struct.unpack(">II", png_bytes[16:24])
+    return width, height
+
+
+def markdown_image(png_bytes: bytes) -> str:
+    """Markdown image with the PNG inlined as a data URI (Dagster metadata renders it)."""
+    return f"![]({data_uri(png_bytes)})"
+
+
+def data_uri(png_bytes: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
+
+
+def save_png(png_bytes: bytes, path: str | Path) -> Path:
+    """Write the PNG atomically (a reader never sees half a file)."""
+    png_size(png_bytes)
+    return atomic_write_bytes(Path(path), png_bytes)
+
+
+# --- drawing helpers -----------------------------------------------------------------------------
+
+
+def _figure(name: str, nrows: int = 1, ncols: int = 1, **subplot_kw):
+    """Figure of the documented pixel size for `name`, with constrained layout, and its axes."""
+    width, height = CHART_SIZES[name]
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=True, **subplot_kw)
+    return fig, axes
+
+
+def _legend_below(ax, ncols: int) -> None:
+    """Legend under the x label, where it cannot cover bars."""
+    ax.legend(fontsize=7, ncols=ncols, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+
+
+def _render(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _sample_indices(n: int, limit: int) -> np.ndarray:
+    """All indices when n <= limit, else a fixed-seed sorted sample of `limit` indices."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(SAMPLE_SEED).choice(n, size=limit, replace=False))
+
+
+def _cluster_colours(n: int) -> list:
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _label_layout(n_labels: int) -> tuple[int, int, int]:
+    """(lines, characters per line, font size) of dashboard axis labels that fit one bar row each.
+
+    A dashboard panel is about 310 px high; a text line takes about 2.5 px per point of font size.
+    """
+    for max_labels, layout in ((6, (2, 26, 8)), (9, (2, 30, 7)), (18, (1, 40, 6))):
+        if n_labels <= max_labels:
+            return layout
+    return 1, 44, 5
+
+
+def _short_label(cluster_id: int, persona: dict | None, lines: int, width: int) -> str:
+    """'rank. (c<id>) name' without tier and the word 'Shoppers', cut to lines x width chars."""
+    if persona is None:
+        return f"Cluster {cluster_id}"
+    name = persona["persona_name"].rsplit(" [", 1)[0].replace(" Shoppers", "")
+    text = f"{persona['rank']}. (c{cluster_id}) {name}"
+    return _plain("\n".join(textwrap.wrap(text, width=width, max_lines=lines, placeholder="...")))
+
+
+def _plain(text: str) -> str:
+    """Escape '$' so matplotlib never reads user text (names, methods) as mathtext."""
+    return str(text).replace("$", r"\$")

@@ -1,0 +1,435 @@
+"""One self-contained HTML report: method comparison, personas, charts and links to the data files.
+
+The file is meant to be mailed or opened from a shared drive, so everything it shows is inside it:
+images are base64 data URIs, CSS is inline, there is no script and no network reference. All text
+coming from data (persona names, departments, countries, method names) is HTML-escaped.
+`report_references` reads a report back so a check can prove it shows every persona and chart.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import numbers
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+
+from segmentation_pipeline.charts import (
+    TIER_COLOURS,
+    comparison_frame,
+    data_uri,
+    png_size,
+)
+from segmentation_pipeline.storage import atomic_write_text
+
+DEFAULT_TITLE = "Customer segmentation report"
+PIPELINE_PREFIX = "pipeline/"
+COMPARISON_CHART = "pipeline/method_comparison"
+# Chart name suffix -> caption shown under the image.
+CHART_CAPTIONS: dict[str, str] = {
+    "rfm_distributions": "Recency, frequency and monetary distributions",
+    "segment_sizes": "Customers per named RFM segment",
+    "selection_curves": "Choice of the number of clusters per method",
+    "method_comparison": "Quality metrics per clustering method",
+    "scatter": "Clusters on the first two principal components",
+    "dashboard": "Cluster sizes, value, R/F/M scores and value tiers",
+    "membership": "Highest soft membership per customer",
+}
+# The chart function names work as chart names too.
+CHART_CAPTIONS |= {
+    "cluster_scatter": CHART_CAPTIONS["scatter"],
+    "cluster_dashboard": CHART_CAPTIONS["dashboard"],
+    "membership_histogram": CHART_CAPTIONS["membership"],
+}
+COMPARISON_SCALARS = ("recommendation_reason", "recommendation_rule", "stability_threshold")
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
+       color: #222; background: #f6f7f9; line-height: 1.45; }
+main { max-width: 1500px; margin: 0 auto; padding: 0 24px 48px; }
+header.page { background: #1f3b57; color: #fff; padding: 20px 24px; }
+header.page h1 { margin: 0 0 8px; font-size: 1.7em; }
+header.page dl { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; margin: 0; }
+header.page dt { font-weight: 600; opacity: 0.85; }
+header.page dd { margin: 0; }
+nav { margin: 16px 0; }
+nav a { margin-right: 14px; }
+section { background: #fff; border-radius: 8px; padding: 16px 22px; margin: 20px 0;
+          box-shadow: 0 1px 3px rgba(0,0,0,0.08); }
+h2 { margin-top: 0; border-bottom: 2px solid #e3e6ea; padding-bottom: 6px; }
+table { border-collapse: collapse; margin: 10px 0 18px; font-size: 0.9em; }
+th, td { border: 1px solid #d9dde2; padding: 4px 9px; text-align: left; vertical-align: top; }
+th { background: #eef1f5; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.recommended td { background: #fff4e5; font-weight: 600; }
+.badge { display: inline-block; border-radius: 10px; padding: 1px 9px; font-size: 0.8em;
+         font-weight: 700; color: #fff; background: #e6550d; vertical-align: middle; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(390px, 1fr)); gap: 16px; }
+.persona-card { border: 1px solid #d9dde2; border-left: 8px solid #999; border-radius: 6px;
+                padding: 12px 16px; background: #fff; }
+.persona-card h3 { margin: 4px 0; font-size: 1.1em; overflow-wrap: anywhere; }
+.persona-card .rank { color: #666; font-weight: 700; }
+.persona-card dl { display: grid; grid-template-columns: max-content auto; gap: 1px 12px;
+                   font-size: 0.9em; margin: 8px 0; }
+.persona-card dt { color: #555; }
+.persona-card dd { margin: 0; font-variant-numeric: tabular-nums; }
+.persona-card .reason { color: #666; font-size: 0.85em; }
+.persona-card ul { padding-left: 18px; margin: 4px 0; }
+.tier { display: inline-block; border-radius: 4px; padding: 1px 8px; font-size: 0.8em;
+        font-weight: 700; color: #fff; }
+figure.chart { margin: 12px 0 20px; }
+figure.chart img { max-width: 100%; height: auto; border: 1px solid #e3e6ea; }
+figure.chart figcaption { color: #555; font-size: 0.9em; }
+footer { color: #777; font-size: 0.85em; text-align: center; margin-top: 24px; }
+"""
+
+
+def _tier_css() -> str:
+    """One CSS class per value tier (`tier-premium`, ...), colouring badges and card borders."""
+    rules = []
+    for tier, colour in TIER_COLOURS.items():
+        name = f"tier-{tier.lower()}"
+        rules.append(f".tier.{name} {{ background: {colour}; }}")
+        rules.append(f".persona-card.{name} {{ border-left-color: {colour}; }}")
+    return "\n".join(rules)
+
+
+def build_report(
+    comparison: dict,
+    personas_by_method: dict[str, dict],
+    charts: dict[str, bytes],
+    links: dict[str, str],
+    recommended: str,
+    title: str = DEFAULT_TITLE,
+    run_info: dict | None = None,
+) -> str:
+    """The complete HTML document.
+
+    `charts` maps names like "pipeline/rfm_distributions" or "kmeans/scatter" to PNG bytes;
+    `links` maps a label to the relative path of a data file; `run_info` adds header lines
+    (e.g. data source, customers, run time) and is left out by default so output stays reproducible.
+    """
+    if recommended not in personas_by_method:
+        raise ValueError(f"recommended method {recommended!r} has no personas in personas_by_method")
+    for label, path in links.items():
+        _check_relative(label, path)
+    images = {name: _image(name, png) for name, png in charts.items()}
+    placed: set[str] = set()
+
+    def take(names: list[str]) -> str:
+        placed.update(names)
+        return "".join(images[name] for name in names)
+
+    chart_groups = [g for g in _chart_groups(charts) if f"{g}/" != PIPELINE_PREFIX]
+    methods = list(dict.fromkeys([recommended, *personas_by_method, *chart_groups]))
+
+    sections = [
+        _comparison_section(comparison, recommended, take([n for n in charts if n == COMPARISON_CHART])),
+        _personas_section(personas_by_method[recommended], recommended),
+    ]
+    overview = [n for n in charts if n.startswith(PIPELINE_PREFIX) and n != COMPARISON_CHART]
+    if overview:
+        sections.append(_section("overview", "Data and model selection", take(overview)))
+    for method in methods:
+        sections.append(_method_section(method, personas_by_method.get(method), recommended,
+                                        take([n for n in charts if n.startswith(f"{method}/")])))
+    leftover = [n for n in charts if n not in placed]
+    if leftover:
+        sections.append(_section("other-charts", "Other charts", take(leftover)))
+    sections.append(_files_section(links))
+
+    header_items = {"Recommended method": recommended, **(run_info or {})}
+    nav = "".join(
+        f'<a href="#{html.escape(anchor)}">{html.escape(label)}</a>'
+        for anchor, label in [("comparison", "Method comparison"), ("personas", "Personas"),
+                              *([("overview", "Data and model selection")] if overview else []),
+                              *[(_anchor(m), m) for m in methods], ("files", "Data files")]
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{_e(title)}</title>\n<style>{CSS}\n{_tier_css()}\n</style>\n</head>\n<body>\n"
+        f"<header class=\"page\"><h1>{_e(title)}</h1>{_definition_list(header_items)}</header>\n"
+        f"<main>\n<nav>{nav}</nav>\n" + "\n".join(sections) + "\n</main>\n"
+        f"<footer>{_e(title)}: {len(charts)} charts embedded; no external resources.</footer>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def write_report(html_text: str, path: str | Path) -> Path:
+    """Write the report atomically (readers never see a half-written file)."""
+    return atomic_write_text(Path(path), html_text)
+
+
+def report_references(html_text: str) -> dict:
+    """What a report shows, read back from its HTML, for checks.
+
+    Returns personas (names on the persona cards, in order), charts (names of embedded charts),
+    images (number of <img>), data_uri_images (those embedded as PNG data URIs) and
+    external_references (src/href values pointing to the network; must be empty).
+    """
+    parser = _ReferenceParser()
+    parser.feed(html_text)
+    parser.close()
+    return {
+        "personas": parser.personas,
+        "charts": parser.charts,
+        "images": parser.images,
+        "data_uri_images": parser.data_uri_images,
+        "external_references": parser.external,
+        "links": parser.links,
+    }
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+def _comparison_section(comparison: dict, recommended: str, chart_html: str) -> str:
+    table = comparison_frame(comparison)
+    header = "<tr><th>method</th>" + "".join(f"<th>{_e(c)}</th>" for c in table.columns) + "</tr>"
+    rows = []
+    for method, record in zip(table.index, table.to_dict(orient="records")):
+        css = ' class="recommended"' if str(method) == recommended else ""
+        badge = ' <span class="badge">recommended</span>' if css else ""
+        cells = "".join(_cell(value) for value in record.values())
+        rows.append(f"<tr{css}><td>{_e(method)}{badge}</td>{cells}</tr>")
+    body = f"<table>{header}{''.join(rows)}</table>"
+    scalars = {key.replace("_", " "): comparison[key] for key in COMPARISON_SCALARS if key in comparison}
+    parts = [_definition_list(scalars), body, chart_html]
+    pairwise = comparison.get("pairwise_ari")
+    if isinstance(pairwise, dict) and pairwise:
+        parts.append("<h3>Agreement between methods (adjusted Rand index)</h3>")
+        parts.append(_matrix_table(pairwise, corner="method"))
+    return _section("comparison", "Method comparison", "".join(parts))
+
+
+def _personas_section(personas_dict: dict, method: str) -> str:
+    cards = "".join(_card(p) for p in _ranked(personas_dict))
+    intro = (
+        f"<p>{len(personas_dict['personas'])} personas from <strong>{_e(method)}</strong>, ranked by "
+        f"revenue share. Value index = revenue share / customer share; tiers: "
+        + ", ".join(f'<span class="tier tier-{t.lower()}">{_e(t)}</span> &ge; {v:g}'
+                    for t, v in personas_dict.get("value_tier_thresholds", {}).items())
+        + ".</p>"
+    )
+    return _section("personas", f"Personas ({method}, recommended)", intro + f'<div class="cards">{cards}</div>')
+
+
+def _card(p: dict) -> str:
+    tier_class = f"tier-{p['value_tier'].lower()}"
+    v = p["value"]
+    numbers = {
+        "Revenue share": _pct(v["revenue_share"]),
+        "Value index": _number(v["value_index"], 2),
+        "Avg spend": _number(v["avg_monetary"], 2),
+        "Avg orders": _number(v["avg_frequency"], 1),
+        "Avg days since last order": _number(v["avg_recency_days"], 0),
+        "Avg order value": _number(v["avg_order_value"], 2),
+        "Return rate": _pct(v["return_rate"]),
+    }
+    departments = p["behaviour"].get("top_departments", [])
+    if departments:
+        numbers["Top departments"] = _shares(departments)
+    geography = p.get("geography")
+    if geography:
+        numbers["Top countries"] = f"{_shares(geography['top_countries'])} ({geography['concentration']} concentration)"
+    if "best_matching_true_persona" in p:
+        numbers["Best matching true persona"] = (
+            f"{p['best_matching_true_persona']} ({_pct(p['best_matching_true_persona_share'])} of members)"
+        )
+    actions = "".join(
+        f"<li><strong>{_e(a['action'])}</strong><br><span class=\"reason\">{_e(a['reason'])}</span></li>"
+        for a in p["recommended_actions"]
+    )
+    return (
+        f'<article class="persona-card {tier_class}" data-persona="{_e(p["persona_name"])}">'
+        f'<span class="rank">#{p["rank"]}</span> <span class="tier {tier_class}">{_e(p["value_tier"])}</span>'
+        f'<h3 class="persona-name">{_e(p["persona_name"])}</h3>'
+        f'<div>{p["size"]:,} customers ({_number(p["percentage"], 1)}%) &middot; cluster {p["cluster_id"]}</div>'
+        f"{_definition_list(numbers)}"
+        f'<p class="description">{_e(p["description"])}</p>'
+        f"<h4>Recommended actions</h4><ul>{actions}</ul></article>"
+    )
+
+
+def _method_section(method: str, personas_dict: dict | None, recommended: str, chart_html: str) -> str:
+    badge = ' <span class="badge">recommended</span>' if method == recommended else ""
+    parts = [chart_html]
+    if personas_dict:
+        parts.append("<h3>Personas</h3>" + _persona_table(personas_dict))
+        crosstab = personas_dict.get("truth_crosstab")
+        if crosstab:
+            parts.append("<h3>True persona (rows) &times; cluster (columns), synthetic data</h3>")
+            parts.append(_matrix_table(crosstab, corner="true persona"))
+    return (f'<section id="{_e(_anchor(method))}"><h2>{_e(method)}{badge}</h2>'
+            + "".join(parts) + "</section>")
+
+
+def _persona_table(personas_dict: dict) -> str:
+    columns = ["Rank", "Persona", "Tier", "Cluster", "Customers", "%", "Revenue share", "Value index",
+               "Avg spend", "Avg orders", "Top department", "Actions"]
+    personas = _ranked(personas_dict)
+    with_truth = any("best_matching_true_persona" in p for p in personas)
+    if with_truth:
+        columns.append("Best matching true persona")
+    rows = []
+    for p in personas:
+        departments = p["behaviour"].get("top_departments", [])
+        cells = [
+            f'<td class="num">{p["rank"]}</td>',
+            f"<td>{_e(p['persona_name'])}</td>",
+            f'<td><span class="tier tier-{p["value_tier"].lower()}">{_e(p["value_tier"])}</span></td>',
+            f'<td class="num">{p["cluster_id"]}</td>',
+            f'<td class="num">{p["size"]:,}</td>',
+            f'<td class="num">{_number(p["percentage"], 1)}</td>',
+            f'<td class="num">{_pct(p["value"]["revenue_share"])}</td>',
+            f'<td class="num">{_number(p["value"]["value_index"], 2)}</td>',
+            f'<td class="num">{_number(p["value"]["avg_monetary"], 2)}</td>',
+            f'<td class="num">{_number(p["value"]["avg_frequency"], 1)}</td>',
+            f"<td>{_e(departments[0]['name']) if departments else ''}</td>",
+            f"<td>{_e('; '.join(a['action'] for a in p['recommended_actions']))}</td>",
+        ]
+        if with_truth:
+            match = p.get("best_matching_true_persona")
+            cells.append(
+                f"<td>{_e(match)} ({_pct(p['best_matching_true_persona_share'])})</td>" if match else "<td></td>"
+            )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+
+
+def _files_section(links: dict[str, str]) -> str:
+    if not links:
+        return _section("files", "Data files", "<p>No data files were linked.</p>")
+    items = "".join(
+        f'<li><a href="{_e(quote(path.replace(chr(92), "/"), safe="/._-~"))}">{_e(label)}</a> '
+        f"<code>{_e(path)}</code></li>"
+        for label, path in links.items()
+    )
+    return _section("files", "Data files", f"<p>Paths are relative to this report.</p><ul>{items}</ul>")
+
+
+def _section(anchor: str, heading: str, body: str) -> str:
+    return f'<section id="{_e(anchor)}"><h2>{_e(heading)}</h2>{body}</section>'
+
+
+# --- pieces --------------------------------------------------------------------------------------
+
+
+def _image(name: str, png: bytes) -> str:
+    """A figure with the chart inlined as a data URI; width/height from the PNG header."""
+    width, height = png_size(png)
+    caption = CHART_CAPTIONS.get(name.rsplit("/", 1)[-1], name.rsplit("/", 1)[-1])
+    return (
+        f'<figure class="chart" data-chart="{_e(name)}">'
+        f'<img src="{data_uri(png)}" alt="{_e(name)}" width="{width}" height="{height}">'
+        f"<figcaption>{_e(caption)} <code>{_e(name)}</code></figcaption></figure>"
+    )
+
+
+def _matrix_table(matrix: dict[str, dict], corner: str) -> str:
+    columns = list(dict.fromkeys(c for row in matrix.values() for c in row))
+    header = f"<tr><th>{_e(corner)}</th>" + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>"
+    rows = "".join(
+        f"<tr><th>{_e(name)}</th>" + "".join(_cell(row.get(c)) for c in columns) + "</tr>"
+        for name, row in matrix.items()
+    )
+    return f"<table>{header}{rows}</table>"
+
+
+def _definition_list(items: dict) -> str:
+    if not items:
+        return ""
+    body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(_plain_value(v))}</dd>" for k, v in items.items())
+    return f"<dl>{body}</dl>"
+
+
+def _cell(value) -> str:
+    numeric = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    css = ' class="num"' if numeric else ""
+    return f"<td{css}>{_e(_plain_value(value))}</td>"
+
+
+def _plain_value(value) -> str:
+    """Whole numbers without decimals, other numbers at 3 decimals, missing as 'n/a'."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return str(value)
+    number = float(value)
+    if math.isnan(number):
+        return "n/a"
+    return f"{number:.0f}" if number.is_integer() else f"{number:.3f}"
+
+
+def _shares(entries: list[dict]) -> str:
+    return ", ".join(f"{entry['name']} ({_pct(entry['share'])})" for entry in entries)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _number(value, digits: int) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def _ranked(personas_dict: dict) -> list[dict]:
+    return sorted(personas_dict["personas"], key=lambda p: p["rank"])
+
+
+def _chart_groups(charts: dict[str, bytes]) -> list[str]:
+    return list(dict.fromkeys(name.split("/", 1)[0] for name in charts if "/" in name))
+
+
+def _anchor(method: str) -> str:
+    return "method-" + "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in method)
+
+
+def _check_relative(label: str, path: str) -> None:
+    """Links must stay inside the report's folder tree: no network or absolute paths."""
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc or path.startswith(("/", "\\")):
+        raise ValueError(f"link {label!r} must be a relative path, got {path!r}")
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+class _ReferenceParser(HTMLParser):
+    """Collects persona cards, embedded charts, images and outgoing references of a report."""
+
+    def __init__(self):
+        super().__init__()
+        self.personas: list[str] = []
+        self.charts: list[str] = []
+        self.images = 0
+        self.data_uri_images = 0
+        self.external: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        classes = (attributes.get("class") or "").split()
+        if "persona-card" in classes:
+            self.personas.append(attributes.get("data-persona", ""))
+        if "data-chart" in attributes:
+            self.charts.append(attributes["data-chart"])
+        if tag == "img":
+            self.images += 1
+            if (attributes.get("src") or "").startswith("data:image/png;base64,"):
+                self.data_uri_images += 1
+        for name in ("src", "href"):
+            target = attributes.get(name)
+            if target is None:
+                continue
+            parts = urlsplit(target)
+            if parts.scheme not in ("", "data") or parts.netloc:
+                self.external.append(target)
+            elif name == "href" and not target.startswith("#"):
+                self.links.append(target)

@@ -1,0 +1,230 @@
+import base64
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from segmentation_pipeline import charts
+from segmentation_pipeline.personas import build_personas
+
+
+def stand_in_result(n=600, k=4, d=6, soft=True, seed=1, method="gmm", curve=None):
+    """A clustering result with well separated blobs (the clustering package is not needed)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % k
+    centres = rng.normal(scale=5.0, size=(k, d))
+    memberships = rng.dirichlet(np.ones(k), size=n) if soft else None
+    return SimpleNamespace(
+        method=method,
+        customer_ids=np.array([f"C{i:06d}" for i in range(n)]),
+        labels=labels,
+        memberships=memberships,
+        n_clusters=k,
+        prepared=centres[labels] + rng.normal(size=(n, d)),
+        selection_curve=curve,
+    )
+
+
+def stand_in_features(result, seed=2):
+    rng = np.random.default_rng(seed)
+    n = len(result.labels)
+    segments = np.array(["champions", "loyal_customers", "at_risk", "hibernating", "new_customers"])
+    monetary = rng.lognormal(5, 1, n) * (1 + result.labels)
+    return pd.DataFrame({
+        "customer_id": result.customer_ids,
+        "recency_days": rng.integers(1, 700, n),
+        "frequency": rng.geometric(0.3, n),
+        "monetary": monetary,
+        "avg_order_value": monetary / 3,
+        "return_rate": rng.uniform(0, 0.2, n),
+        "tenure_months": rng.uniform(1, 36, n),
+        "r_score": rng.integers(1, 6, n),
+        "f_score": rng.integers(1, 6, n),
+        "m_score": rng.integers(1, 6, n),
+        "segment": segments[rng.integers(0, len(segments), n)],
+        "dept_value:Home & Kids": rng.uniform(0, 100, n),
+        "dept_value:Garden & Outdoor Living": rng.uniform(0, 100, n) * result.labels,
+    })
+
+
+@pytest.fixture(scope="module")
+def result():
+    return stand_in_result(curve={"criterion": "bic", "k": [2, 3, 4, 5], "score": [9.0, 7.0, 5.0, 6.0],
+                                  "chosen_k": 4})
+
+
+@pytest.fixture(scope="module")
+def features(result):
+    return stand_in_features(result)
+
+
+def comparison_rows():
+    return [
+        {"method": "kmeans", "n_clusters": 4, "silhouette": 0.41, "stability_ari_mean": 0.93,
+         "davies_bouldin": 0.8},
+        {"method": "gmm", "n_clusters": 4, "silhouette": 0.38, "stability_ari_mean": 0.71,
+         "davies_bouldin": float("nan")},
+    ]
+
+
+def assert_png(png, chart):
+    assert png.startswith(charts.PNG_SIGNATURE)
+    assert charts.png_size(png) == charts.CHART_SIZES[chart]
+
+
+def rendered_figures(monkeypatch):
+    """Capture the matplotlib figures charts render, to inspect their text layout."""
+    figures = []
+    render = charts._render
+
+    def capture(fig):
+        figures.append(fig)
+        return render(fig)
+
+    monkeypatch.setattr(charts, "_render", capture)
+    return figures
+
+
+def agg_renderer(fig):
+    FigureCanvasAgg(fig).draw()
+    return fig.canvas.get_renderer()
+
+
+def assert_nothing_cut_off(fig):
+    """Everything drawn (titles, labels, legends, annotations) lies inside the image."""
+    drawn = fig.get_tightbbox(agg_renderer(fig))
+    tolerance = 1 / charts.DPI
+    assert drawn.x0 >= -tolerance and drawn.y0 >= -tolerance
+    assert drawn.x1 <= fig.get_figwidth() + tolerance and drawn.y1 <= fig.get_figheight() + tolerance
+
+
+@pytest.fixture(scope="module")
+def rendered(result, features):
+    """Every chart once: {case: (png, matplotlib figure)}; case names start with the chart name."""
+    kmeans = stand_in_result(method="kmeans", soft=False, curve={
+        "criterion": "silhouette", "k": [2, 3, 4, 5], "score": [0.3, 0.35, 0.45, 0.4], "chosen_k": 4})
+    personas = build_personas(result, features)
+    cases = {
+        "cluster_scatter": lambda: charts.cluster_scatter(result),
+        "cluster_scatter sampled, 12 clusters, long method name": lambda: charts.cluster_scatter(
+            stand_in_result(n=6_000, k=12, method="autoencoder_kmeans")),
+        "cluster_dashboard": lambda: charts.cluster_dashboard(result, features, personas),
+        "membership_histogram": lambda: charts.membership_histogram(result),
+        "rfm_distributions": lambda: charts.rfm_distributions(features),
+        "segment_sizes": lambda: charts.segment_sizes(features),
+        "selection_curves": lambda: charts.selection_curves({"gmm": result, "kmeans": kmeans}),
+        "method_comparison": lambda: charts.method_comparison_chart(comparison_rows(), "kmeans"),
+    }
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        figures = rendered_figures(monkeypatch)
+        pngs = {case: draw() for case, draw in cases.items()}
+    return {case: (pngs[case], fig) for case, fig in zip(cases, figures, strict=True)}
+
+
+def test_every_chart_has_its_documented_size(rendered):
+    assert {case.split()[0] for case in rendered} == set(charts.CHART_SIZES)
+    for case, (png, _) in rendered.items():
+        assert_png(png, case.split()[0])
+
+
+def test_no_chart_text_is_cut_off(rendered):
+    for _, fig in rendered.values():
+        assert_nothing_cut_off(fig)
+
+
+def test_charts_are_deterministic(result):
+    assert charts.cluster_scatter(result) == charts.cluster_scatter(result)
+
+
+def test_dashboard_without_personas_and_with_many_clusters():
+    many = stand_in_result(n=900, k=15, soft=False)
+    assert_png(charts.cluster_dashboard(many, stand_in_features(many)), "cluster_dashboard")
+
+
+def test_large_input_is_sampled_for_the_scatter(monkeypatch):
+    big = stand_in_result(n=200_000, k=5, soft=False)
+    drawn = []
+    original = Axes.scatter
+
+    def counting_scatter(self, x, y, *args, **kwargs):
+        drawn.append(np.size(x))
+        return original(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "scatter", counting_scatter)
+    started = time.perf_counter()
+    png = charts.cluster_scatter(big)
+    elapsed = time.perf_counter() - started
+    assert_png(png, "cluster_scatter")
+    assert sum(drawn) <= charts.SCATTER_MAX_POINTS + big.n_clusters  # sample + one marker per centroid
+    assert elapsed < 20
+
+
+def test_sample_is_fixed_and_without_repeats():
+    first = charts._sample_indices(100_000, 5_000)
+    assert len(np.unique(first)) == 5_000 and np.all(np.diff(first) > 0)
+    assert np.array_equal(first, charts._sample_indices(100_000, 5_000))
+    assert np.array_equal(charts._sample_indices(10, 5_000), np.arange(10))
+
+
+def test_membership_histogram_needs_memberships():
+    hard = stand_in_result(soft=False, method="kmeans")
+    with pytest.raises(ValueError, match="kmeans"):
+        charts.membership_histogram(hard)
+
+
+def test_skewed_positive_data_gets_a_log_axis():
+    rng = np.random.default_rng(0)
+    _, log_scale = charts._histogram_bins(rng.lognormal(3, 1.5, 5_000))
+    assert log_scale
+    bins, log_scale = charts._histogram_bins(rng.integers(1, 10, 5_000).astype(float))
+    assert not log_scale and np.allclose(np.diff(bins), 1.0)
+
+
+def test_selection_curves_without_any_curve_still_render():
+    assert_png(charts.selection_curves([stand_in_result(soft=False)]), "selection_curves")
+
+
+def test_comparison_accepts_table_rows_and_comparison_dict():
+    frame = pd.DataFrame(comparison_rows())
+    for form in (frame, comparison_rows(), {"methods": comparison_rows(), "recommended": "kmeans"}):
+        table = charts.comparison_frame(form)
+        assert list(table.index) == ["kmeans", "gmm"]
+    assert_png(charts.method_comparison_chart(frame.drop(columns="davies_bouldin")), "method_comparison")
+
+
+def test_png_size_rejects_other_bytes():
+    with pytest.raises(ValueError):
+        charts.png_size(b"GIF89a" + b"\0" * 30)
+
+
+def test_markdown_image_and_save_png(tmp_path, result):
+    png = charts.membership_histogram(result)
+    markdown = charts.markdown_image(png)
+    assert markdown.startswith("![](data:image/png;base64,") and markdown.endswith(")")
+    assert base64.b64decode(markdown[len("![](data:image/png;base64,"):-1]) == png
+    target = charts.save_png(png, tmp_path / "sub" / "membership.png")
+    assert target.read_bytes() == png
+    assert [p.name for p in target.parent.iterdir()] == ["membership.png"]
+    with pytest.raises(ValueError):
+        charts.save_png(b"not a png", tmp_path / "broken.png")
+    assert not (tmp_path / "broken.png").exists()
+
+
+@pytest.mark.parametrize("k", [8, 12, 24])
+def test_dashboard_labels_fit_and_do_not_overlap(monkeypatch, k):
+    figures = rendered_figures(monkeypatch)
+    many = stand_in_result(n=40 * k, k=k, soft=False)
+    features = stand_in_features(many)
+    charts.cluster_dashboard(many, features, build_personas(many, features))
+    fig = figures[0]
+    assert_nothing_cut_off(fig)
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = sorted((t.get_window_extent(renderer) for t in ax.get_yticklabels()
+                         if t.get_visible() and t.get_text()), key=lambda box: box.y0)
+        for lower, upper in zip(labels, labels[1:]):
+            assert lower.y1 <= upper.y0 + 0.5
