@@ -6,6 +6,7 @@ Every section rejects unknown keys, so a typo fails loudly instead of being sile
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -14,10 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from segmentation_pipeline.clustering.base import ClusteringSettings
 from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve
 
 CONFIG_ENV_VAR = "SEGMENTATION_CONFIG"
+
+OPEN_ENDED = "open"  # last_month: partitions keep growing with the calendar (a live feed)
 
 CANONICAL_COLUMNS = (
     "customer_id",
@@ -82,6 +86,7 @@ class TransactionsSettings(_Section):
     encoding: str | None = None
     timestamp_format: str | None = None
     first_month: str | None = None
+    last_month: str | None = None
     columns: ColumnMapping = ColumnMapping()
     drop_exact_duplicates: bool = True
     synthetic: SyntheticSettings = SyntheticSettings()
@@ -90,6 +95,11 @@ class TransactionsSettings(_Section):
     @classmethod
     def _is_month(cls, value: str | None) -> str | None:
         return None if value is None else _check_month(value)
+
+    @field_validator("last_month")
+    @classmethod
+    def _is_month_or_open(cls, value: str | None) -> str | None:
+        return value if value in (None, OPEN_ENDED) else _check_month(value)
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> TransactionsSettings:
@@ -101,12 +111,76 @@ class TransactionsSettings(_Section):
         return resolve(self.path) if self.path else None
 
 
+class AutomationSettings(_Section):
+    """Schedules and sensors; they start STOPPED unless `*_running` says otherwise."""
+
+    monthly_cron: str = "0 3 2 * *"  # 03:00 on the 2nd: the newest month is complete
+    weekly_cron: str = "0 4 * * 0"  # 04:00 on Sundays: full refresh
+    timezone: str = "UTC"
+    schedules_running: bool = False
+    inbox_dir: str = "data/inbox"
+    inbox_sensor_running: bool = False
+    inbox_poll_seconds: int = Field(30, ge=5)
+    automation_sensor_running: bool = False
+
+    def inbox_path(self) -> Path:
+        return resolve(self.inbox_dir)
+
+
+class ExecutorSettings(_Section):
+    """How a run's steps execute: in this process (fast locally) or spread out for scale."""
+
+    type: Literal["in_process", "multiprocess", "k8s", "celery"] = "in_process"
+    max_concurrent: int = Field(2, ge=1)
+    config: dict[str, Any] = Field(default_factory=dict)  # passed to the k8s / celery executor
+
+
+class LLMSettings(_Section):
+    """Optional narrative from an OpenAI-compatible chat-completions endpoint; off by default."""
+
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the key
+    timeout_seconds: float = Field(30.0, gt=0)
+    temperature: float = Field(0.2, ge=0, le=2)
+
+
 class PipelineConfig(_Section):
     output_dir: str = "data/outputs"
     transactions: TransactionsSettings = TransactionsSettings()
+    clustering: dict[str, Any] = Field(default_factory=dict)
+    llm: LLMSettings = LLMSettings()
+    automation: AutomationSettings = AutomationSettings()
+    executor: ExecutorSettings = ExecutorSettings()
+
+    @field_validator("clustering")
+    @classmethod
+    def _valid_clustering(cls, value: dict[str, Any]) -> dict[str, Any]:
+        clustering_settings(value)
+        return value
+
+    def clustering_settings(self) -> ClusteringSettings:
+        return clustering_settings(self.clustering)
 
     def output_path(self) -> Path:
         return resolve(self.output_dir)
+
+
+def clustering_settings(section: dict[str, Any]) -> ClusteringSettings:
+    """The `clustering` section as the core's settings; `methods` holds per-method overrides."""
+    allowed = [f.name for f in fields(ClusteringSettings) if f.name != "overrides"] + ["methods"]
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
+    values = dict(section)
+    overrides = values.pop("methods", None) or {}
+    if not isinstance(overrides, dict):
+        raise ValueError("`methods` must map a method name to its settings")
+    for key in ("features", "log1p_features"):
+        if key in values and not isinstance(values[key], (list, tuple)):
+            raise ValueError(f"`{key}` must be a list of column names")
+    return ClusteringSettings(**values, overrides=overrides)
 
 
 def _check_month(value: str) -> str:
@@ -121,7 +195,8 @@ def _describe(error: dict, model: type[BaseModel]) -> str:
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, error["loc"][:-1])
         return f"{location}: unknown key (allowed: {', '.join(allowed)})"
-    return f"{location}: {error['msg']} (got {error.get('input')!r})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{location}: {message} (got {error.get('input')!r})"
 
 
 def _allowed_keys(model: type[BaseModel], parents: tuple) -> list[str]:

@@ -10,7 +10,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,34 +112,38 @@ def _locked(path: Path) -> Iterator[None]:
 def record_in_manifest(
     output_dir: Path,
     asset: str,
+    run_id: str,
     files: list[Path],
     row_count: int | None,
-    run_id: str,
-    partition: str | None = None,
+    partitions: Mapping[str, tuple[list[Path], int]] | None = None,
 ) -> None:
-    """Record an asset's latest files, rows and run in `<output_dir>/manifest.json` (locked, atomic)."""
+    """Record an asset's latest files, rows and run in `<output_dir>/manifest.json` (locked, atomic).
+
+    For a partitioned asset pass `partitions` (month -> (files, rows)); totals are kept over all months.
+    """
     output_dir = Path(output_dir)
     manifest_path = output_dir / MANIFEST_NAME
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    entry = {
-        "files": [str(Path(f).relative_to(output_dir)) for f in files],
-        "row_count": row_count,
-        "run_id": run_id,
-        "materialized_at": now,
-    }
+
+    def entry(paths: list[Path], rows: int | None) -> dict:
+        relative = [str(Path(f).relative_to(output_dir)) for f in paths]
+        return {"files": relative, "row_count": rows, "run_id": run_id, "materialized_at": now}
+
     with _locked(manifest_path):
         manifest = read_manifest(output_dir)
         assets = manifest.setdefault("assets", {})
-        if partition is None:
-            assets[asset] = entry
+        if partitions is None:
+            assets[asset] = entry(files, row_count)
         else:
-            record = assets.setdefault(asset, {"partitions": {}})
-            record.setdefault("partitions", {})[partition] = entry
-            parts = record["partitions"]
-            record["row_count"] = sum(p["row_count"] or 0 for p in parts.values())
-            record["files"] = [f for p in sorted(parts) for f in parts[p]["files"]]
-            record["run_id"] = run_id
-            record["materialized_at"] = now
+            known = assets.get(asset, {}).get("partitions", {})
+            known.update({month: entry(paths, rows) for month, (paths, rows) in partitions.items()})
+            assets[asset] = {
+                "files": [f for month in sorted(known) for f in known[month]["files"]],
+                "row_count": sum(part["row_count"] or 0 for part in known.values()),
+                "run_id": run_id,
+                "materialized_at": now,
+                "partitions": dict(sorted(known.items())),
+            }
         manifest["updated_at"] = now
         atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
 

@@ -35,9 +35,11 @@ def test_table_store_whole_and_partitioned(tmp_path):
 
 def test_manifest_records_files_rows_and_runs(tmp_path):
     (tmp_path / "tables").mkdir()
-    record_in_manifest(tmp_path, "rfm", [tmp_path / "tables/rfm.parquet"], 10, "run-1")
-    record_in_manifest(tmp_path, "raw", [tmp_path / "tables/raw/2025-01.parquet"], 4, "run-1", partition="2025-01")
-    record_in_manifest(tmp_path, "raw", [tmp_path / "tables/raw/2025-02.parquet"], 5, "run-2", partition="2025-02")
+    record_in_manifest(tmp_path, "rfm", "run-1", [tmp_path / "tables/rfm.parquet"], 10)
+    month = {"2025-01": ([tmp_path / "tables/raw/2025-01.parquet"], 4)}
+    record_in_manifest(tmp_path, "raw", "run-1", [], None, partitions=month)
+    month = {"2025-02": ([tmp_path / "tables/raw/2025-02.parquet"], 5)}
+    record_in_manifest(tmp_path, "raw", "run-2", [], None, partitions=month)
     manifest = read_manifest(tmp_path)
     assert manifest["assets"]["rfm"]["files"] == ["tables/rfm.parquet"]
     assert manifest["assets"]["rfm"]["row_count"] == 10

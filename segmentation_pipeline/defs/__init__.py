@@ -1,0 +1,1 @@
+"""Dagster wiring, one module per stage; loaded by `segmentation_pipeline.definitions`."""

@@ -1,0 +1,131 @@
+"""Chart and report stage: PNGs shown in the Dagster UI and written to disk, and the HTML report."""
+
+from collections.abc import Callable
+
+import dagster as dg
+import pandas as pd
+
+from segmentation_pipeline import charts, report
+from segmentation_pipeline.clustering import METHODS, ClusteringResult
+from segmentation_pipeline.defs.ingest import OWNERS
+from segmentation_pipeline.defs.resources import PipelineSettings, publish
+
+
+def _publish_charts(
+    context: dg.AssetExecutionContext, settings: PipelineSettings, prefix: str, pngs: dict[str, bytes]
+) -> dict[str, bytes]:
+    """Write `charts/<prefix>_<name>.png`, embed every image in the metadata; return {"prefix/name": png}."""
+    folder = settings.output_dir() / "charts"
+    files = [charts.save_png(png, folder / f"{prefix}_{name}.png") for name, png in pngs.items()]
+    listing = pd.DataFrame(
+        [{"chart": name, "width": charts.png_size(png)[0], "height": charts.png_size(png)[1]} for name, png in pngs.items()]
+    )
+    images = {f"chart/{name}": dg.MetadataValue.md(charts.markdown_image(png)) for name, png in pngs.items()}
+    publish(context, settings, files, listing, **images)
+    return {f"{prefix}/{name}": png for name, png in pngs.items()}
+
+
+def _method_charts(result: ClusteringResult, features: pd.DataFrame, personas: dict) -> dict[str, bytes]:
+    drawn: dict[str, Callable[[], bytes]] = {
+        "scatter": lambda: charts.cluster_scatter(result),
+        "dashboard": lambda: charts.cluster_dashboard(result, features, personas),
+    }
+    if result.memberships is not None:
+        drawn["membership_histogram"] = lambda: charts.membership_histogram(result)
+    return {name: draw() for name, draw in drawn.items()}
+
+
+def _charts_asset(method: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"{method}_charts",
+        group_name="charts",
+        io_manager_key="object_io_manager",
+        kinds={"matplotlib"},
+        owners=OWNERS,
+        ins={"result": dg.AssetIn(method), "personas": dg.AssetIn(f"{method}_personas")},
+        description=(
+            f"Charts of `{method}`: PCA scatter by cluster with centroids (1000x700), a dashboard of sizes, "
+            "revenue vs customer share, mean R/F/M and value tiers (1400x1000), and for soft methods the "
+            f"membership histogram (1000x700); PNG at 150 dpi under `charts/{method}_*.png`."
+        ),
+    )
+    def _charts(
+        context: dg.AssetExecutionContext,
+        settings: PipelineSettings,
+        result: ClusteringResult,
+        personas: dict,
+        customer_features_enriched: pd.DataFrame,
+    ) -> dict[str, bytes]:
+        return _publish_charts(context, settings, method, _method_charts(result, customer_features_enriched, personas))
+
+    return _charts
+
+
+chart_assets = [_charts_asset(method) for method in METHODS]
+
+
+@dg.asset(
+    group_name="charts",
+    io_manager_key="object_io_manager",
+    kinds={"matplotlib"},
+    owners=OWNERS,
+    ins={"rfm_table": dg.AssetIn("rfm"), **{method: dg.AssetIn(method) for method in METHODS}},
+    description=(
+        "Pipeline-level charts: RFM distributions, named RFM segment sizes, model-selection curves "
+        "(silhouette and BIC vs k) and the method comparison; PNG under `charts/pipeline_*.png`."
+    ),
+)
+def pipeline_charts(
+    context: dg.AssetExecutionContext,
+    settings: PipelineSettings,
+    rfm_table: pd.DataFrame,
+    method_comparison: dict,
+    **results: ClusteringResult,
+) -> dict[str, bytes]:
+    pngs = {
+        "rfm_distributions": charts.rfm_distributions(rfm_table),
+        "segment_sizes": charts.segment_sizes(rfm_table),
+        "selection_curves": charts.selection_curves(results),
+        "method_comparison": charts.method_comparison_chart(method_comparison, method_comparison["recommended"]),
+    }
+    return _publish_charts(context, settings, "pipeline", pngs)
+
+
+@dg.asset(
+    name="report",
+    group_name="charts",
+    kinds={"html"},
+    owners=OWNERS,
+    io_manager_key="object_io_manager",
+    ins={
+        "pipeline_charts": dg.AssetIn("pipeline_charts"),
+        **{f"{m}_personas": dg.AssetIn(f"{m}_personas") for m in METHODS},
+        **{f"{m}_charts": dg.AssetIn(f"{m}_charts") for m in METHODS},
+    },
+    description=(
+        "`report.html`: one self-contained page (images embedded, no network) with the method comparison, "
+        "persona cards of the recommended method ranked by value, per-method sections and links to the files."
+    ),
+)
+def report_html(
+    context: dg.AssetExecutionContext, settings: PipelineSettings, method_comparison: dict, **inputs: dict
+) -> dict:
+    personas_by_method = {m: inputs[f"{m}_personas"] for m in METHODS}
+    all_charts = dict(inputs["pipeline_charts"])
+    for method in METHODS:
+        all_charts.update(inputs[f"{method}_charts"])
+    links = {"Method comparison (JSON)": "profiles/method_comparison.json"}
+    for method in METHODS:
+        links[f"{method} profile (JSON)"] = f"profiles/{method}_cluster_profile.json"
+        links[f"{method} profile (YAML)"] = f"profiles/{method}_cluster_profile.yaml"
+        links[f"{method} LLM prompt"] = f"profiles/{method}_llm_prompt.md"
+        links[f"{method} personas (JSON)"] = f"personas/{method}_personas.json"
+        links[f"{method} clustered customers (CSV)"] = f"tables/{method}_clustered_customers.csv"
+    html = report.build_report(
+        method_comparison, personas_by_method, all_charts, links, recommended=method_comparison["recommended"]
+    )
+    path = report.write_report(html, settings.output_dir() / "report.html")
+    references = report.report_references(html)
+    summary = pd.DataFrame({"persona": references["personas"]})
+    publish(context, settings, [path], summary, charts_embedded=len(references["charts"]), path=dg.MetadataValue.path(str(path)))
+    return {"path": str(path), "recommended": method_comparison["recommended"], "charts": sorted(all_charts)}

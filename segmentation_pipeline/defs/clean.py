@@ -1,0 +1,42 @@
+"""Clean stage: each raw row becomes either a cleaned row or a rejected row with its reason."""
+
+import dagster as dg
+import pandas as pd
+
+from segmentation_pipeline.cleaning import REJECT_REASONS, clean_transactions
+from segmentation_pipeline.defs.ingest import OWNERS
+from segmentation_pipeline.defs.partitions import monthly_partitions
+from segmentation_pipeline.defs.resources import PipelineSettings
+
+REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.items())
+
+
+@dg.multi_asset(
+    group_name="clean",
+    partitions_def=monthly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    ins={"raw_transactions": dg.AssetIn()},
+    outs={
+        "cleaned_transactions": dg.AssetOut(
+            kinds={"pandas", "parquet"},
+            owners=OWNERS,
+            description=(
+                "Valid transaction lines: customer known, timestamp parsed, quantity non-zero, price "
+                "positive, exact duplicates removed. Returns (negative quantity) are kept and flagged "
+                "`is_return`; they feed return rate and net revenue."
+            ),
+        ),
+        "rejected_transactions": dg.AssetOut(
+            kinds={"pandas", "parquet"},
+            owners=OWNERS,
+            description=f"Raw rows that failed cleaning, with all their columns and a `reject_reason`. {REASONS_TEXT}",
+        ),
+    },
+)
+def clean(context: dg.AssetExecutionContext, settings: PipelineSettings, raw_transactions: pd.DataFrame):
+    result = clean_transactions(
+        raw_transactions, drop_exact_duplicates=settings.load().transactions.drop_exact_duplicates
+    )
+    reasons = dg.MetadataValue.json({k: int(v) for k, v in result.reason_counts.items()})
+    yield dg.Output(result.cleaned, "cleaned_transactions", metadata={"returns": int(result.cleaned["is_return"].sum())})
+    yield dg.Output(result.rejected, "rejected_transactions", metadata={"rows_per_reason": reasons})

@@ -1,0 +1,69 @@
+"""Persona stage: per method, one data-driven persona per cluster, ranked by value."""
+
+import json
+
+import dagster as dg
+import pandas as pd
+
+from segmentation_pipeline import personas, profiles
+from segmentation_pipeline.clustering import METHODS, ClusteringResult
+from segmentation_pipeline.clustering.assignments import assignments_table
+from segmentation_pipeline.defs.ingest import OWNERS
+from segmentation_pipeline.defs.resources import LLMNarrator, PipelineSettings, publish
+from segmentation_pipeline.storage import atomic_path, atomic_write_text
+
+
+def _personas_asset(method: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"{method}_personas",
+        group_name="personas",
+        io_manager_key="object_io_manager",
+        kinds={"json", "csv"},
+        owners=OWNERS,
+        ins={"result": dg.AssetIn(method), "profile": dg.AssetIn(f"{method}_profile")},
+        description=(
+            f"One persona per `{method}` cluster, named from its data (dominant RFM segment, distinctive "
+            "department or country, value tier), ranked by value, with behaviour, geography, a description "
+            "and rule-based recommended actions; optional LLM narrative beside it. Files: "
+            f"`personas/{method}_personas.json`, `tables/{method}_clustered_customers.csv`."
+        ),
+    )
+    def _personas(
+        context: dg.AssetExecutionContext,
+        settings: PipelineSettings,
+        llm: LLMNarrator,
+        result: ClusteringResult,
+        profile: dict,
+        customer_features_enriched: pd.DataFrame,
+    ) -> dict:
+        built = personas.build_personas(result, customer_features_enriched)
+        built["llm_narrative"] = llm.narrate(profiles.llm_prompt(profile), context.log)
+        output_dir = settings.output_dir()
+        json_path = atomic_write_text(output_dir / "personas" / f"{method}_personas.json", json.dumps(built, indent=2))
+        clustered = _clustered_customers(result, customer_features_enriched, built)
+        csv_path = output_dir / "tables" / f"{method}_clustered_customers.csv"
+        with atomic_path(csv_path) as temp:
+            clustered.to_csv(temp, index=False)
+        table = personas.persona_table(built)
+        publish(
+            context,
+            settings,
+            [json_path, csv_path],
+            table,
+            personas=dg.MetadataValue.md(table[["rank", "persona_name", "value_tier", "size", "percentage"]].to_markdown(index=False)),
+            llm_narrative="yes" if built["llm_narrative"] else "no",
+        )
+        return built
+
+    return _personas
+
+
+def _clustered_customers(result: ClusteringResult, features: pd.DataFrame, built: dict) -> pd.DataFrame:
+    """Customer features + cluster + persona name, for analysts who want the rows behind a persona."""
+    names = {p["cluster_id"]: p["persona_name"] for p in built["personas"]}
+    assigned = assignments_table(result)[["customer_id", "cluster"]]
+    assigned["persona_name"] = assigned["cluster"].map(names)
+    return features.merge(assigned, on="customer_id", how="inner")
+
+
+persona_assets = [_personas_asset(method) for method in METHODS]

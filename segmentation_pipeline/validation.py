@@ -1,0 +1,109 @@
+"""Invariants of the pipeline's tables, as lists of human-readable problems (empty = healthy).
+
+The Dagster asset checks call these; keeping them here makes them testable without Dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_RAW_COLUMNS = ("customer_id", "timestamp")
+REVENUE_ALTERNATIVES = (("amount",), ("quantity", "unit_price"))
+MAX_UNPARSEABLE_SHARE = 0.5
+
+
+def raw_table_problems(raw: pd.DataFrame) -> list[str]:
+    """Required canonical columns exist and most of their cells parsed."""
+    problems = [f"required column `{c}` is missing" for c in REQUIRED_RAW_COLUMNS if c not in raw.columns]
+    if not any(all(c in raw.columns for c in option) for option in REVENUE_ALTERNATIVES):
+        problems.append("neither `amount` nor both `quantity` and `unit_price` are present")
+    if len(raw) and "timestamp" in raw.columns:
+        share = float(raw["timestamp"].isna().mean())
+        if share > MAX_UNPARSEABLE_SHARE:
+            problems.append(f"{share:.0%} of timestamps could not be parsed")
+    return problems
+
+
+def accounting_problems(
+    raw_counts: Mapping[str, int], cleaned_counts: Mapping[str, int], rejected_counts: Mapping[str, int]
+) -> list[str]:
+    """Per month, raw rows must equal cleaned + rejected rows: nothing dropped, nothing invented."""
+    problems = []
+    for month in sorted(set(raw_counts) | set(cleaned_counts) | set(rejected_counts)):
+        raw, cleaned, rejected = (counts.get(month, 0) for counts in (raw_counts, cleaned_counts, rejected_counts))
+        if raw != cleaned + rejected:
+            problems.append(f"{month}: {raw} raw rows but {cleaned} cleaned + {rejected} rejected")
+    return problems
+
+
+def cleaned_table_problems(cleaned: pd.DataFrame) -> list[str]:
+    """Cleaned rows: customer present, quantity non-zero (negative only on returns), price positive."""
+    problems = []
+    if cleaned["customer_id"].isna().any():
+        problems.append(f"{int(cleaned['customer_id'].isna().sum())} rows have no customer")
+    if cleaned["timestamp"].isna().any():
+        problems.append(f"{int(cleaned['timestamp'].isna().sum())} rows have no timestamp")
+    if "quantity" in cleaned.columns and cleaned["quantity"].notna().any():
+        quantity = cleaned["quantity"]
+        if (quantity == 0).any():
+            problems.append(f"{int((quantity == 0).sum())} rows have zero quantity")
+        unflagged = (quantity < 0) & ~cleaned["is_return"].astype(bool)
+        if unflagged.any():
+            problems.append(f"{int(unflagged.sum())} rows have negative quantity but are not flagged as returns")
+    if "unit_price" in cleaned.columns and cleaned["unit_price"].notna().any():
+        bad_price = ~(cleaned["unit_price"] > 0)
+        if bad_price.any():
+            problems.append(f"{int(bad_price.sum())} rows have a unit price that is not positive")
+    if cleaned["amount"].isna().any():
+        problems.append(f"{int(cleaned['amount'].isna().sum())} rows have no amount")
+    return problems
+
+
+def feature_table_problems(features: pd.DataFrame) -> list[str]:
+    """One row per customer, no missing numbers, recency never negative."""
+    problems = []
+    duplicated = int(features["customer_id"].duplicated().sum())
+    if duplicated:
+        problems.append(f"{duplicated} customers appear more than once")
+    if features["customer_id"].isna().any():
+        problems.append("some rows have no customer id")
+    numeric = features.select_dtypes("number")
+    nulls = numeric.isna().sum()
+    for column, count in nulls[nulls > 0].items():
+        problems.append(f"column `{column}` has {int(count)} missing values")
+    if "recency_days" in features.columns and (features["recency_days"] < 0).any():
+        problems.append(f"{int((features['recency_days'] < 0).sum())} customers have negative recency")
+    return problems
+
+
+def rejected_share(raw_rows: int, rejected_rows: int) -> float:
+    return rejected_rows / raw_rows if raw_rows else 0.0
+
+
+def unassigned_customers(labels: np.ndarray, customer_ids: np.ndarray, expected_ids: pd.Series) -> list[str]:
+    """Every customer of the feature table has exactly one cluster (no noise label left)."""
+    problems = []
+    missing = set(expected_ids.astype(str)) - set(pd.Series(customer_ids).astype(str))
+    if missing:
+        problems.append(f"{len(missing)} customers have no cluster (e.g. {sorted(missing)[:3]})")
+    if (labels < 0).any():
+        problems.append(f"{int((labels < 0).sum())} customers are left as noise (label -1)")
+    return problems
+
+
+def cluster_count_problems(n_clusters: int, k_min: int, k_max: int, chooses_k: bool) -> list[str]:
+    """k within the configured bounds; a density method (no k) must still find at least one cluster."""
+    if chooses_k and not k_min <= n_clusters <= k_max:
+        return [f"{n_clusters} clusters is outside the configured bounds {k_min}..{k_max}"]
+    if not chooses_k and n_clusters < 1:
+        return ["no cluster was found"]
+    return []
+
+
+def empty_cluster_problems(labels: np.ndarray, n_clusters: int) -> list[str]:
+    sizes = np.bincount(labels[labels >= 0], minlength=n_clusters)
+    empty = [int(c) for c in np.flatnonzero(sizes == 0)]
+    return [f"clusters {empty} have no customer"] if empty else []

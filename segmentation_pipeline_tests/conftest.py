@@ -1,0 +1,73 @@
+"""Shared fixtures: a small pipeline config in a temp folder, and definitions loaded for it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from segmentation_pipeline.config import CONFIG_ENV_VAR
+
+SHARED_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail_sample.xlsx"
+SMALL_SYNTHETIC = {"customers": 400, "months": 4, "seed": 7, "start_month": "2025-01"}
+
+
+def write_config(folder: Path, transactions: dict | None = None, **sections) -> Path:
+    """Write a pipeline.yml whose outputs go under `folder`; return its path."""
+    config = {
+        "output_dir": str(folder / "outputs"),
+        "transactions": transactions or {"source": "synthetic", "synthetic": SMALL_SYNTHETIC},
+        **sections,
+    }
+    path = folder / "pipeline.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def load_definitions() -> dg.Definitions:
+    """Definitions for the config in $SEGMENTATION_CONFIG (re-imported: partitions depend on the config)."""
+    for name in [m for m in sys.modules if m.startswith("segmentation_pipeline.defs")]:
+        del sys.modules[name]
+    from segmentation_pipeline.definitions import defs
+
+    return defs()
+
+
+def partition_range_tags(definitions: dg.Definitions) -> dict[str, str]:
+    from segmentation_pipeline.defs.partitions import monthly_partitions
+
+    keys = monthly_partitions.get_partition_keys()
+    return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+
+
+@pytest.fixture
+def small_config(tmp_path, monkeypatch) -> Path:
+    """A small synthetic config, active for this test."""
+    path = write_config(tmp_path)
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(path))
+    return path
+
+
+@pytest.fixture
+def online_retail() -> Path:
+    if not SHARED_DATASET.exists():
+        pytest.skip("the shared Online Retail sample is not beside this checkout")
+    return SHARED_DATASET
+
+
+ONLINE_RETAIL_TRANSACTIONS = {
+    "source": "file",
+    "columns": {
+        "customer_id": "CustomerID",
+        "invoice_id": "InvoiceNo",
+        "timestamp": "InvoiceDate",
+        "quantity": "Quantity",
+        "unit_price": "UnitPrice",
+        "product_id": "StockCode",
+        "description": "Description",
+        "country": "Country",
+    },
+}
