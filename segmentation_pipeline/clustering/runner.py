@@ -1,0 +1,116 @@
+"""Run one clustering method end to end: prepare, choose k, fit everyone, relabel, measure, bundle."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from segmentation_pipeline.clustering.autoencoder_kmeans import AutoencoderKMeansMethod
+from segmentation_pipeline.clustering.base import ClusteringMethod, ClusteringResult, ClusteringSettings
+from segmentation_pipeline.clustering.bundle import ModelBundle
+from segmentation_pipeline.clustering.fuzzy_cmeans import FuzzyCMeansMethod
+from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
+from segmentation_pipeline.clustering.hdbscan import HDBSCANMethod
+from segmentation_pipeline.clustering.kmeans import KMeansMethod
+from segmentation_pipeline.clustering.metrics import SilhouetteScorer, quality_metrics
+from segmentation_pipeline.clustering.preparation import FeatureTransform, customer_ids
+from segmentation_pipeline.clustering.selection import sample_rows, select_k
+from segmentation_pipeline.clustering.stability import bootstrap_stability
+
+METHODS: dict[str, ClusteringMethod] = {
+    method.name: method
+    for method in (
+        KMeansMethod(),
+        GaussianMixtureMethod(),
+        FuzzyCMeansMethod(),
+        AutoencoderKMeansMethod(),
+        HDBSCANMethod(),
+    )
+}
+
+
+def run_method(
+    method: str, features: pd.DataFrame, settings: ClusteringSettings | None = None
+) -> ClusteringResult:
+    """Cluster the customer feature table (one row per customer: customer_id + feature columns)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown clustering method {method!r} (known: {', '.join(METHODS)})")
+    implementation = METHODS[method]
+    settings = (settings or ClusteringSettings()).for_method(method)
+    started = time.perf_counter()
+    # Single-threaded BLAS and OpenMP: on n x 6 matrices threads only add synchronisation (GMM
+    # fits ran several times slower on two threads), one thread keeps results bit-stable, and the
+    # orchestrator can run methods side by side instead.
+    with threadpool_limits(limits=1):
+        ids = customer_ids(features)
+        transform, X = FeatureTransform.fit(features, settings.features, settings.log1p_features)
+        sampled = sample_rows(len(X), settings.silhouette_sample_size, settings.seed)
+        silhouette = SilhouetteScorer(X[sampled])
+        selection = select_k(implementation, X, settings, silhouette)
+        model = implementation.fit(X, selection.k, settings, settings.seed)
+        raw = model.assign(X)
+        params = {
+            "k": model.n_clusters,
+            "k_source": selection.source,
+            "k_min": settings.k_min,
+            "k_max": settings.k_max,
+            "seed": settings.seed,
+            "selection_sample_size": min(len(X), settings.selection_sample_size),
+            "silhouette_sample_size": len(sampled),
+            "bootstraps": settings.bootstraps,
+            "bootstrap_sample_size": min(len(X), settings.bootstrap_sample_size),
+            "preparation": transform.describe(),
+            **implementation.parameters(model, settings),
+        }
+        bundle = ModelBundle(
+            method=method,
+            transform=transform,
+            model=model,
+            label_map=size_order_map(raw.labels, X, model.n_clusters),
+            n_clusters=model.n_clusters,
+            params=params,
+        )
+        assignment = bundle.publish(raw)
+        labels = assignment.labels
+        metrics = {
+            **quality_metrics(X, labels, silhouette.score(labels[sampled])),
+            **bootstrap_stability(implementation, X, selection.k, labels, settings),
+        }
+        diagnostics = implementation.diagnostics(
+            model, X, assignment, np.argsort(bundle.label_map), list(transform.features)
+        )
+    metrics.update(diagnostics.metrics)
+    metrics["fit_seconds"] = round(time.perf_counter() - started, 3)
+    return ClusteringResult(
+        method=method,
+        customer_ids=ids,
+        labels=labels,
+        memberships=assignment.memberships,
+        n_clusters=model.n_clusters,
+        features_used=list(transform.features),
+        params=params,
+        metrics=metrics,
+        selection_curve=selection.curve,
+        cluster_extras=diagnostics.cluster_extras,
+        root_extras=diagnostics.root_extras,
+        prepared=X,
+        bundle=bundle,
+    )
+
+
+def size_order_map(labels: np.ndarray, X: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Model cluster id -> published label: by descending size, ties by centroid (lexicographic in
+    the prepared space), so label ids do not depend on the algorithm's arbitrary numbering."""
+    clustered = labels >= 0
+    sizes = np.bincount(labels[clustered], minlength=n_clusters)
+    sums = np.stack(
+        [np.bincount(labels[clustered], weights=column, minlength=n_clusters) for column in X[clustered].T], axis=1
+    )
+    centroids = sums / np.maximum(sizes, 1)[:, None]
+    order = np.lexsort([*centroids.T[::-1], -sizes])
+    label_map = np.empty(n_clusters, dtype=np.int64)
+    label_map[order] = np.arange(n_clusters)
+    return label_map
