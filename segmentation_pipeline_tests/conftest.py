@@ -10,18 +10,20 @@ import pytest
 import yaml
 
 from segmentation_pipeline.config import CONFIG_ENV_VAR
+from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
 
 SHARED_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail_sample.xlsx"
-SMALL_SYNTHETIC = {"customers": 400, "months": 4, "seed": 7, "start_month": "2025-01"}
+SMALL_SYNTHETIC = {"customers": 600, "months": 6, "seed": 7, "start_month": "2025-01"}
 
 
 def write_config(folder: Path, transactions: dict | None = None, **sections) -> Path:
-    """Write a pipeline.yml whose outputs go under `folder`; return its path."""
-    config = {
-        "output_dir": str(folder / "outputs"),
-        "transactions": transactions or {"source": "synthetic", "synthetic": SMALL_SYNTHETIC},
+    """Write the shipped pipeline.yml with outputs under `folder` and small synthetic data; return its path."""
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    config.update(
+        output_dir=str(folder / "outputs"),
+        transactions=transactions or {"source": "synthetic", "synthetic": SMALL_SYNTHETIC},
         **sections,
-    }
+    )
     path = folder / "pipeline.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -32,7 +32,7 @@ def test_ingest_to_features_materializes_with_every_check_passing(small_config, 
 
     store = TableStore(tmp_path / "outputs")
     months = store.partitions("raw_transactions")
-    assert months == ["2025-01", "2025-02", "2025-03", "2025-04"]
+    assert months == ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06"]
     raw = store.read("raw_transactions", months)
     cleaned = store.read("cleaned_transactions", months)
     rejected = store.read("rejected_transactions", months)
@@ -42,7 +42,7 @@ def test_ingest_to_features_materializes_with_every_check_passing(small_config, 
 
     rfm = store.read("rfm")
     enriched = store.read("customer_features_enriched")
-    assert rfm["customer_id"].is_unique and len(rfm) > 300
+    assert rfm["customer_id"].is_unique and len(rfm) > 500
     assert enriched["customer_id"].tolist() == rfm["customer_id"].tolist()
     assert "true_persona" in enriched.columns
 

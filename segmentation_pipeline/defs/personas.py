@@ -10,6 +10,7 @@ from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.resources import LLMNarrator, PipelineSettings, publish
+from segmentation_pipeline.features import CLASS_VALUE_PREFIX
 from segmentation_pipeline.storage import atomic_path, atomic_write_text
 
 
@@ -59,11 +60,15 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
 
 
 def _clustered_customers(result: ClusteringResult, features: pd.DataFrame, built: dict) -> pd.DataFrame:
-    """Customer features + cluster + persona name, for analysts who want the rows behind a persona."""
+    """Customer features + cluster + persona name, for analysts who want the rows behind a persona.
+
+    The hundreds of per-class value columns stay in the parquet table; the CSV keeps what fits a spreadsheet.
+    """
     names = {p["cluster_id"]: p["persona_name"] for p in built["personas"]}
     assigned = assignments_table(result)[["customer_id", "cluster"]]
     assigned["persona_name"] = assigned["cluster"].map(names)
-    return features.merge(assigned, on="customer_id", how="inner")
+    columns = [c for c in features.columns if not c.startswith(CLASS_VALUE_PREFIX)]
+    return features[columns].merge(assigned, on="customer_id", how="inner")
 
 
 persona_assets = [_personas_asset(method) for method in METHODS]

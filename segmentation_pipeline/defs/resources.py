@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import dagster as dg
 import joblib
 import pandas as pd
 
-from segmentation_pipeline.config import PipelineConfig, active_config, load_config
+from segmentation_pipeline.config import ExecutorSettings, PipelineConfig, active_config, load_config
+from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.narrative import NarrativeError, request_narrative
 from segmentation_pipeline.storage import TableStore, atomic_path, record_in_manifest
 from segmentation_pipeline.transactions import MONTH_COLUMN
@@ -48,7 +50,7 @@ def publish(
     **metadata,
 ) -> None:
     """Attach the standard metadata (rows, schema, files) plus extras, and record the files in the manifest."""
-    record_in_manifest(settings.output_dir(), context.asset_key.to_user_string(), context.run_id, files, len(table))
+    record_in_manifest(settings.output_dir(), context.asset_key.to_user_string(), context.run.run_id, files, len(table))
     context.add_output_metadata({**table_metadata(table, files), **metadata})
 
 
@@ -148,17 +150,38 @@ class ObjectIOManager(dg.ConfigurableIOManager):
         return joblib.load(path)
 
 
+def executor_from_config(executor: ExecutorSettings) -> dg.ExecutorDefinition:
+    """The configured executor: in-process (default), multiprocess, or dagster-k8s / dagster-celery
+    (installed with the `deploy` extra) configured with `executor.config`."""
+    if executor.type == "in_process":
+        return dg.in_process_executor
+    if executor.type == "multiprocess":
+        return dg.multiprocess_executor.configured({"max_concurrent": executor.max_concurrent, **executor.config})
+    package, module, name = {
+        "k8s": ("dagster-k8s", "dagster_k8s", "k8s_job_executor"),
+        "celery": ("dagster-celery", "dagster_celery", "celery_executor"),
+    }[executor.type]
+    try:
+        definition = getattr(importlib.import_module(module), name)
+    except ImportError:
+        raise ConfigError(
+            f"executor.type: {executor.type} needs the {package} package: pip install -e '.[deploy]'"
+        ) from None
+    return definition.configured(executor.config)
+
+
 settings = PipelineSettings()
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
+    config = active_config()
     return dg.Definitions(
         resources={
             "settings": settings,
             "io_manager": TableIOManager(settings=settings),
             "object_io_manager": ObjectIOManager(settings=settings),
-            "llm": LLMNarrator(**active_config().llm.model_dump()),
+            "llm": LLMNarrator(**config.llm.model_dump()),
         },
-        executor=dg.in_process_executor,
+        executor=executor_from_config(config.executor),
     )

@@ -1,0 +1,62 @@
+"""The whole graph on small synthetic data, as the CLI runs it: every asset, every check, every file."""
+
+import json
+
+import dagster as dg
+import pandas as pd
+import yaml
+
+from segmentation_pipeline.clustering import METHODS, ModelBundle
+from segmentation_pipeline.runner import run_everything
+from segmentation_pipeline.storage import read_manifest
+from segmentation_pipeline_tests.conftest import load_definitions
+
+
+def test_full_graph_materializes_and_every_check_passes(small_config, tmp_path):
+    definitions = load_definitions()
+    instance = dg.DagsterInstance.ephemeral()
+    lines: list[str] = []
+    outcome = run_everything(instance=instance, emit=lines.append)
+
+    assert outcome.success, outcome.errors + outcome.failed_checks
+    assert outcome.failed_checks == [] and outcome.warnings == [] and outcome.errors == []
+    graph = definitions.resolve_asset_graph()
+    all_assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert outcome.assets == len(all_assets) == 30
+    # Every asset check of the graph ran once and passed, blocking or not.
+    evaluations = instance.get_records_for_run(outcome.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    evaluated = {(r.event_log_entry.dagster_event.event_specific_data.asset_key.to_user_string(),
+                  r.event_log_entry.dagster_event.event_specific_data.check_name): r.event_log_entry.dagster_event.event_specific_data.passed
+                 for r in evaluations}
+    expected = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    assert set(evaluated) == expected
+    assert all(evaluated.values())
+    assert outcome.checks_passed == len(expected)
+    assert len(lines) == len(all_assets)  # one progress line per asset
+
+    out = tmp_path / "outputs"
+    manifest = read_manifest(out)["assets"]
+    assert set(manifest) == all_assets
+    for name, entry in manifest.items():
+        assert entry["run_id"] == outcome.run_id, name
+        for file in entry["files"]:
+            assert (out / file).exists(), (name, file)
+
+    features = pd.read_parquet(out / "tables" / "customer_features_basic.parquet")
+    for method in METHODS:
+        profile_json = json.loads((out / "profiles" / f"{method}_cluster_profile.json").read_text())
+        assert yaml.safe_load((out / "profiles" / f"{method}_cluster_profile.yaml").read_text()) == profile_json
+        assert profile_json["metadata"]["n_samples"] == len(features)
+        prompt = (out / "profiles" / f"{method}_llm_prompt.md").read_text()
+        assert all(name in prompt for name in profile_json["clusters"])
+        personas = json.loads((out / "personas" / f"{method}_personas.json").read_text())
+        assert len(personas["personas"]) == profile_json["metadata"]["n_clusters"]
+        clustered = pd.read_csv(out / "tables" / f"{method}_clustered_customers.csv")
+        assert len(clustered) == len(features) and clustered["persona_name"].notna().all()
+        bundle = ModelBundle.load(out / "models" / f"{method}_bundle.joblib")
+        assignments = pd.read_parquet(out / "tables" / f"{method}_cluster_assignments.parquet")
+        predicted = bundle.predict(features.set_index("customer_id").loc[assignments["customer_id"]].reset_index())
+        assert (predicted.labels == assignments["cluster"].to_numpy()).all(), method
+    html = (out / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    assert len(list((out / "charts").glob("*.png"))) >= 4 + 2 * len(METHODS)
