@@ -1,0 +1,196 @@
+"""Customer feature tables built on top of the RFM table.
+
+`basic_features` feeds clustering and profiles; `enriched_features` adds descriptive columns
+(product classes, country, ground truth for synthetic data) used to read clusters, never to
+fit them. Every per-customer metric is a bincount over integer row -> customer positions,
+and category pivots are dense (customers x categories) bincounts, so the cost stays linear
+in the number of lines with no per-row Python or string work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.rfm import distinct_counts, factorize_column, factorize_required, require_columns
+
+DEPT_VALUE_PREFIX = "dept_value:"
+DEPT_UNITS_PREFIX = "dept_units:"
+CLASS_VALUE_PREFIX = "class_value:"
+GROUND_TRUTH_PREFIX = "true_"
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def prefixed_columns(df: pd.DataFrame, prefix: str) -> dict[str, str]:
+    """Category name -> column name for every column carrying `prefix` (e.g. DEPT_UNITS_PREFIX)."""
+    return {column[len(prefix):]: column for column in df.columns if column.startswith(prefix)}
+
+
+def department_columns(df: pd.DataFrame) -> dict[str, str]:
+    """Department name -> its `dept_value:` (gross purchase revenue) column."""
+    return prefixed_columns(df, DEPT_VALUE_PREFIX)
+
+
+def class_columns(df: pd.DataFrame) -> dict[str, str]:
+    """Product class name -> its `class_value:` (gross purchase revenue) column."""
+    return prefixed_columns(df, CLASS_VALUE_PREFIX)
+
+
+def _row_positions(cleaned: pd.DataFrame, customer_ids: pd.Series) -> np.ndarray:
+    """Row -> position of its customer in the feature table.
+
+    Rows of customers without a feature row (e.g. returns only) get position len(customer_ids):
+    a spare slot every sum is computed into and then dropped, cheaper than filtering each array.
+    """
+    codes, uniques = factorize_required(cleaned, "customer_id")
+    slots = pd.Index(customer_ids).get_indexer(uniques)
+    slots[slots < 0] = len(customer_ids)
+    return slots[codes]
+
+
+def _per_customer(positions: np.ndarray, n_customers: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Sum of weights (row count when None) per customer, dropping the spare slot."""
+    return np.bincount(positions, weights=weights, minlength=n_customers + 1)[:n_customers]
+
+
+def _pivots(
+    positions: np.ndarray, category_codes: np.ndarray, n_customers: int, n_categories: int, weights: list
+) -> list[np.ndarray]:
+    """Dense customers x categories sums, one matrix per weights entry (None = row counts).
+
+    Missing categories (code -1) go to a spare column that is dropped like the spare customer row.
+    """
+    spare_column = np.where(category_codes < 0, n_categories, category_codes)
+    cells = positions * (n_categories + 1) + spare_column
+    shape = (n_customers + 1, n_categories + 1)
+    return [
+        np.bincount(cells, weights=w, minlength=shape[0] * shape[1]).reshape(shape)[:n_customers, :n_categories]
+        for w in weights
+    ]
+
+
+def _category_pivot(
+    cleaned: pd.DataFrame, column: str, positions: np.ndarray, n_customers: int, measures: dict[str, np.ndarray]
+) -> list[pd.DataFrame]:
+    """One block of `<prefix><category>` columns per measure: categories present in the log, by name."""
+    codes, names = factorize_column(cleaned, column)
+    present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
+    by_name = present[names.take(present).argsort()]
+    matrices = _pivots(positions, codes, n_customers, len(names), list(measures.values()))
+    return [
+        pd.DataFrame(matrix[:, by_name], columns=[f"{prefix}{name}" for name in names.take(by_name)], copy=False)
+        for prefix, matrix in zip(measures, matrices)
+    ]
+
+
+def _units(cleaned: pd.DataFrame) -> np.ndarray | None:
+    """Line quantities with NaN as 0, or None for amount-only logs where units are unknown."""
+    if "quantity" not in cleaned.columns:
+        return None
+    quantity = cleaned["quantity"].to_numpy(dtype=np.float64)
+    missing = np.isnan(quantity)
+    if missing.all():
+        return None
+    return np.where(missing, 0.0, quantity) if missing.any() else quantity
+
+
+def _with_columns(df: pd.DataFrame, columns: dict[str, object], blocks: list[pd.DataFrame]) -> pd.DataFrame:
+    """Append columns and column blocks in one concat (one-by-one inserts fragment wide frames)."""
+    index = pd.RangeIndex(len(df))
+    parts = [df.reset_index(drop=True), pd.DataFrame(columns, index=index), *blocks]
+    return pd.concat(parts, axis=1)
+
+
+def basic_features(cleaned: pd.DataFrame, rfm: pd.DataFrame) -> pd.DataFrame:
+    """RFM columns plus order, tenure, return, unit and per-department spend features.
+
+    Tenure is measured from the first purchase to the RFM reference date (recovered as last
+    purchase date + recency_days), so features and RFM always share one reference. Return
+    rate is returned value / gross purchase value, clipped to [0, 1] because returns of goods
+    bought before the log started can exceed what the log shows as bought.
+    """
+    require_columns(cleaned, ("customer_id", "amount", "is_return"))
+    n_customers = len(rfm)
+    is_return = cleaned["is_return"].to_numpy(dtype=bool)
+    positions = _row_positions(cleaned, rfm["customer_id"])
+    purchase_positions = np.where(is_return, n_customers, positions)
+    amount = cleaned["amount"].to_numpy(dtype=np.float64)
+
+    monetary = rfm["monetary"].to_numpy(dtype=np.float64)
+    returned_value = monetary - rfm["monetary_net"].to_numpy(dtype=np.float64)
+    reference = rfm["last_purchase"].dt.normalize() + pd.to_timedelta(rfm["recency_days"], unit="D")
+    tenure_months = ((reference - rfm["first_purchase"]) / pd.Timedelta(days=1)).to_numpy() / DAYS_PER_MONTH
+    frequency = rfm["frequency"].to_numpy(dtype=np.float64)
+
+    columns: dict[str, object] = {
+        "avg_order_value": monetary / frequency,
+        "orders_per_month": frequency / np.maximum(tenure_months, 1.0),
+        "tenure_months": tenure_months,
+        "return_rate": np.clip(
+            np.divide(returned_value, monetary, out=np.zeros(n_customers), where=monetary > 0), 0.0, 1.0
+        ),
+        "returns_count": _per_customer(positions[is_return], n_customers).astype(np.int64),
+    }
+    units = _units(cleaned)
+    measures = {DEPT_VALUE_PREFIX: amount}
+    if units is not None:
+        columns["units"] = _per_customer(purchase_positions, n_customers, units)
+        measures[DEPT_UNITS_PREFIX] = units
+    blocks = []
+    if "department" in cleaned.columns:
+        blocks = _category_pivot(cleaned, "department", purchase_positions, n_customers, measures)
+    return _with_columns(rfm, columns, blocks)
+
+
+def _most_frequent_country(cleaned: pd.DataFrame, positions: np.ndarray, n_customers: int) -> pd.Series:
+    """Country on most of the customer's lines; ties go to the alphabetically first country."""
+    codes, names = factorize_column(cleaned, "country")
+    if len(names) == 0:
+        return pd.Series(np.nan, index=range(n_customers), dtype="str")
+    (counts,) = _pivots(positions, codes, n_customers, len(names), [None])
+    alphabetical = names.argsort()
+    winner = counts[:, alphabetical].argmax(axis=1)  # argmax takes the first of equal counts
+    country = pd.Series(names.take(alphabetical[winner]), dtype="str")
+    return country.where(counts.max(axis=1) > 0)
+
+
+def _ground_truth(customers: pd.DataFrame, customer_ids: pd.Series) -> pd.DataFrame:
+    """Ground-truth customer attributes aligned to `customer_ids`, every column prefixed `true_`."""
+    require_columns(customers, ("customer_id",), table="customers (ground truth)")
+    truth = customers.set_index(customers["customer_id"].astype(str)).drop(columns="customer_id")
+    if not truth.index.is_unique:
+        raise InputDataError("customers (ground truth): column 'customer_id' has duplicate values")
+    return truth.reindex(customer_ids.astype(str).to_numpy()).add_prefix(GROUND_TRUTH_PREFIX).reset_index(drop=True)
+
+
+def enriched_features(
+    cleaned: pd.DataFrame, basic: pd.DataFrame, customers: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Basic features plus descriptive columns: class spend, country, product breadth, ground truth.
+
+    Each addition appears only when its source column (product_class, country, product_id)
+    or the ground-truth table exists, so real logs without them still work.
+    """
+    require_columns(cleaned, ("customer_id", "amount", "is_return"))
+    n_customers = len(basic)
+    is_return = cleaned["is_return"].to_numpy(dtype=bool)
+    positions = _row_positions(cleaned, basic["customer_id"])
+    purchase_positions = np.where(is_return, n_customers, positions)
+
+    columns: dict[str, object] = {}
+    blocks = []
+    if "product_class" in cleaned.columns:
+        measures = {CLASS_VALUE_PREFIX: cleaned["amount"].to_numpy(dtype=np.float64)}
+        blocks += _category_pivot(cleaned, "product_class", purchase_positions, n_customers, measures)
+    if "country" in cleaned.columns:
+        columns["country"] = _most_frequent_country(cleaned, positions, n_customers)
+    if "product_id" in cleaned.columns:
+        product_codes, _ = factorize_column(cleaned, "product_id")
+        kept = (purchase_positions < n_customers) & (product_codes >= 0)
+        columns["distinct_products"] = distinct_counts(
+            purchase_positions[kept], product_codes[kept], n_customers
+        ).astype(np.int64)
+    if customers is not None:
+        blocks.append(_ground_truth(customers, basic["customer_id"]))
+    return _with_columns(basic, columns, blocks)
