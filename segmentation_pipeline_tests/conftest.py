@@ -19,11 +19,9 @@ SMALL_SYNTHETIC = {"customers": 600, "months": 6, "seed": 7, "start_month": "202
 def write_config(folder: Path, transactions: dict | None = None, **sections) -> Path:
     """Write the shipped pipeline.yml with outputs under `folder` and small synthetic data; return its path."""
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    config.update(
-        output_dir=str(folder / "outputs"),
-        transactions=transactions or {"source": "synthetic", "synthetic": SMALL_SYNTHETIC},
-        **sections,
-    )
+    config["output_dir"] = str(folder / "outputs")
+    config["transactions"] = transactions or {"source": "synthetic", "synthetic": SMALL_SYNTHETIC}
+    config.update(sections)
     path = folder / "pipeline.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
