@@ -1,0 +1,107 @@
+"""The optional LLM narrative against a real HTTP server on 127.0.0.1: replies, failures, fallback."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+
+from segmentation_pipeline.config import CONFIG_ENV_VAR
+from segmentation_pipeline.narrative import NarrativeError, request_narrative
+from segmentation_pipeline_tests.conftest import load_definitions, partition_range_tags, write_config
+
+NARRATIVE = "Cluster 0 are loyal weekend shoppers; keep them with early access."
+
+
+class _ChatHandler(BaseHTTPRequestHandler):
+    """Behaves like a chat-completions endpoint; the path picks good, failing or malformed replies."""
+
+    received: list[dict] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _ChatHandler.received.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+        if self.path.startswith("/slow"):
+            time.sleep(2)
+        if self.path.startswith("/error"):
+            self.send_response(500)
+            self.end_headers()
+            return
+        reply = {"unexpected": True} if self.path.startswith("/malformed") else {
+            "choices": [{"message": {"role": "assistant", "content": NARRATIVE}}]
+        }
+        payload = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def chat_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_reply_is_returned_and_request_is_well_formed(chat_server):
+    text = request_narrative("PROMPT", f"{chat_server}/good/v1", "local-model", "secret", 5)
+    assert text == NARRATIVE
+    request = _ChatHandler.received[-1]
+    assert request["path"] == "/good/v1/chat/completions"
+    assert request["auth"] == "Bearer secret"
+    assert request["body"]["model"] == "local-model"
+    assert request["body"]["messages"][-1] == {"role": "user", "content": "PROMPT"}
+
+
+@pytest.mark.parametrize("path, timeout", [("/error/v1", 5), ("/malformed/v1", 5), ("/slow/v1", 0.5)])
+def test_failures_raise_narrative_error(chat_server, path, timeout):
+    with pytest.raises(NarrativeError):
+        request_narrative("PROMPT", chat_server + path, "m", None, timeout)
+
+
+def test_unreachable_endpoint_raises_narrative_error():
+    with pytest.raises(NarrativeError, match="could not be reached"):
+        request_narrative("PROMPT", "http://127.0.0.1:9/v1", "m", None, 1)
+
+
+PERSONA_STAGE = [
+    "raw_transactions", "ground_truth_customers", "cleaned_transactions", "rejected_transactions", "rfm",
+    "customer_features_basic", "customer_features_enriched", "kmeans", "kmeans_profile", "kmeans_personas",
+]
+
+
+def _personas_with_llm(base_url: str, tmp_path, monkeypatch) -> dict:
+    llm = {"enabled": True, "base_url": base_url, "model": "m", "api_key_env": "TEST_LLM_KEY", "timeout_seconds": 1}
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(write_config(tmp_path, llm=llm)))
+    monkeypatch.setenv("TEST_LLM_KEY", "k")
+    definitions = load_definitions()
+    result = definitions.resolve_job_def("full_refresh").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        asset_selection=[dg.AssetKey(name) for name in PERSONA_STAGE],
+        tags=partition_range_tags(definitions),
+    )
+    assert result.success
+    return json.loads((tmp_path / "outputs" / "personas" / "kmeans_personas.json").read_text())
+
+
+def test_pipeline_stores_the_llm_narrative_beside_the_deterministic_text(chat_server, tmp_path, monkeypatch):
+    personas = _personas_with_llm(f"{chat_server}/good/v1", tmp_path, monkeypatch)
+    assert personas["llm_narrative"] == NARRATIVE
+    assert all(p["description"] for p in personas["personas"])
+    assert "cluster_0" in _ChatHandler.received[-1]["body"]["messages"][-1]["content"]
+
+
+def test_pipeline_falls_back_when_the_llm_fails(chat_server, tmp_path, monkeypatch):
+    personas = _personas_with_llm(f"{chat_server}/error/v1", tmp_path, monkeypatch)
+    assert personas["llm_narrative"] is None
+    assert all(p["description"] for p in personas["personas"])
