@@ -127,6 +127,18 @@ class LLMNarrator(dg.ConfigurableResource):
             return None
 
 
+def object_path(settings: PipelineSettings, asset: str) -> Path:
+    return settings.output_dir() / "objects" / f"{asset}.joblib"
+
+
+def load_object(settings: PipelineSettings, asset: str) -> object:
+    """The latest stored Python result of `asset` (checks read these without re-running anything)."""
+    path = object_path(settings, asset)
+    if not path.exists():
+        raise FileNotFoundError(f"{asset} has not been materialized yet ({path})")
+    return joblib.load(path)
+
+
 class ObjectIOManager(dg.ConfigurableIOManager):
     """Passes Python results (fitted clusterings, profiles, personas) between steps as joblib files.
 
@@ -136,18 +148,12 @@ class ObjectIOManager(dg.ConfigurableIOManager):
 
     settings: PipelineSettings
 
-    def _path(self, context: dg.InputContext | dg.OutputContext) -> Path:
-        return self.settings.output_dir() / "objects" / f"{context.asset_key.to_python_identifier()}.joblib"
-
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
-        with atomic_path(self._path(context)) as temp:
+        with atomic_path(object_path(self.settings, context.asset_key.to_python_identifier())) as temp:
             joblib.dump(obj, temp)
 
     def load_input(self, context: dg.InputContext) -> object:
-        path = self._path(context)
-        if not path.exists():
-            raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been materialized yet ({path})")
-        return joblib.load(path)
+        return load_object(self.settings, context.asset_key.to_python_identifier())
 
 
 def executor_from_config(executor: ExecutorSettings) -> dg.ExecutorDefinition:
