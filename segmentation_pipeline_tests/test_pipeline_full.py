@@ -34,6 +34,14 @@ def test_full_graph_materializes_and_every_check_passes(small_config, tmp_path):
     assert outcome.checks_passed == len(expected)
     assert len(lines) == len(all_assets)  # one progress line per asset
 
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description and node.owners and node.kinds, key
+        metadata = instance.get_latest_materialization_event(key).asset_materialization.metadata
+        assert metadata["dagster/row_count"].value >= 0, key
+        assert metadata["dagster/column_schema"].value.columns, key
+        assert metadata["files"].value, key
+
     out = tmp_path / "outputs"
     manifest = read_manifest(out)["assets"]
     assert set(manifest) == all_assets
