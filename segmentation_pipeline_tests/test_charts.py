@@ -1,4 +1,5 @@
 import base64
+import io
 import time
 from types import SimpleNamespace
 
@@ -7,6 +8,8 @@ import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
 
 from segmentation_pipeline import charts
 from segmentation_pipeline.personas import build_personas
@@ -74,6 +77,9 @@ def comparison_rows():
 def assert_png(png, chart):
     assert png.startswith(charts.PNG_SIGNATURE)
     assert charts.png_size(png) == charts.CHART_SIZES[chart]
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()  # decodes every row: a truncated or corrupt file raises
+        assert image.size == charts.CHART_SIZES[chart]
 
 
 def rendered_figures(monkeypatch):
@@ -114,6 +120,8 @@ def rendered(result, features):
             stand_in_result(n=6_000, k=12, method="autoencoder_kmeans")),
         "cluster_dashboard": lambda: charts.cluster_dashboard(result, features, personas),
         "membership_histogram": lambda: charts.membership_histogram(result),
+        "membership_histogram 9 clusters, long method name": lambda: charts.membership_histogram(
+            stand_in_result(k=9, method="fuzzy_cmeans")),
         "rfm_distributions": lambda: charts.rfm_distributions(features),
         "segment_sizes": lambda: charts.segment_sizes(features),
         "selection_curves": lambda: charts.selection_curves({"gmm": result, "kmeans": kmeans}),
@@ -134,6 +142,41 @@ def test_every_chart_has_its_documented_size(rendered):
 def test_no_chart_text_is_cut_off(rendered):
     for _, fig in rendered.values():
         assert_nothing_cut_off(fig)
+
+
+def test_pngs_stay_small_enough_to_embed(rendered):
+    for case, (png, _) in rendered.items():
+        assert len(png) < 300_000, case
+
+
+def test_each_chart_is_drawn_once(monkeypatch, result, features):
+    """No layout engine: one draw per chart (constrained layout adds a full extra draw per save)."""
+    draws = []
+    original = Figure.draw
+
+    def counting_draw(self, renderer):
+        draws.append(self)
+        return original(self, renderer)
+
+    monkeypatch.setattr(Figure, "draw", counting_draw)
+    charts.cluster_scatter(result)
+    charts.cluster_dashboard(result, features)
+    charts.rfm_distributions(features)
+    assert len(draws) == 3
+    assert all(fig.get_layout_engine() is None for fig in draws)
+
+
+def test_bars_start_at_zero_and_reach_their_value(monkeypatch, features):
+    figures = rendered_figures(monkeypatch)
+    charts.segment_sizes(features)
+    ax = figures[0].axes[0]
+    (bars,) = ax.collections
+    extents = [path.get_extents() for path in bars.get_paths()]
+    counts = features["segment"].value_counts()
+    labels = [t.get_text().replace(" ", "_") for t in ax.get_yticklabels()]
+    assert [box.x0 for box in extents] == [0] * len(labels)
+    assert [box.x1 for box in extents] == [counts[label] for label in labels]
+    assert ax.get_xlim()[0] == 0
 
 
 def test_charts_are_deterministic(result):
@@ -196,6 +239,16 @@ def test_comparison_accepts_table_rows_and_comparison_dict():
     assert_png(charts.method_comparison_chart(frame.drop(columns="davies_bouldin")), "method_comparison")
 
 
+def test_png_encoding_is_lossless_and_carries_the_dpi():
+    pixels = np.random.default_rng(3).integers(0, 256, size=(7, 13, 3), dtype=np.uint8)
+    png = charts._encode_png(pixels)
+    assert charts.png_size(png) == (13, 7)
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.mode == "RGB"
+        assert image.info["dpi"] == pytest.approx((charts.DPI, charts.DPI), abs=0.1)
+        assert np.array_equal(np.asarray(image), pixels)
+
+
 def test_png_size_rejects_other_bytes():
     with pytest.raises(ValueError):
         charts.png_size(b"GIF89a" + b"\0" * 30)
@@ -223,8 +276,11 @@ def test_dashboard_labels_fit_and_do_not_overlap(monkeypatch, k):
     fig = figures[0]
     assert_nothing_cut_off(fig)
     renderer = fig.canvas.get_renderer()
+    checked = 0
     for ax in fig.axes:
         labels = sorted((t.get_window_extent(renderer) for t in ax.get_yticklabels()
                          if t.get_visible() and t.get_text()), key=lambda box: box.y0)
+        checked += len(labels)
         for lower, upper in zip(labels, labels[1:]):
             assert lower.y1 <= upper.y0 + 0.5
+    assert checked == 2 * k  # each row of panels labels every cluster once
