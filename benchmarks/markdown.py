@@ -1,0 +1,107 @@
+"""The README's Performance section, written from a results file so the two never disagree."""
+
+from __future__ import annotations
+
+import re
+
+TITLES = {
+    "lifetimes": "lifetimes `summary_data_from_transaction_data`",
+    "pandas_groupby": "pandas groupby + `qcut` scores",
+    "project": "`rfm.compute_rfm`",
+}
+
+
+def performance_section(results: dict) -> str:
+    parts = ["## Performance", "", _machine(results)]
+    if results.get("pipeline"):
+        parts += ["", _pipeline(results["pipeline"])]
+    if results.get("stages"):
+        parts += ["", _stages(results["stages"], results["sizes"])]
+    if results.get("rfm"):
+        parts += ["", _rfm(results["rfm"], results["sizes"])]
+    if results.get("targets"):
+        parts += ["", _targets(results["targets"])]
+    command = re.sub(r" --(output|cache-dir) \S+", "", results["command"])
+    parts += ["", f"Reproduce with `pip install -e '.[bench]'` then `{command}`."]
+    return "\n".join(parts) + "\n"
+
+
+def _machine(results: dict) -> str:
+    m = results["machine"]
+    packages = ", ".join(f"{name} {version}" for name, version in m["packages"].items() if version)
+    return (
+        f"Measured {results['created'][:10]} at commit `{m['git_commit']}` on {m['cpu']} ({m['usable_cpus']} cores, "
+        f"{m['memory_gb']} GB RAM), {m['platform']}, Python {m['python']}, {packages}. Each number is the median "
+        f"of {results['runs']} run{'s' if results['runs'] > 1 else ''}; load average {m['load_average_at_start']} at the start, "
+        f"{m.get('load_average_at_end')} at the end."
+    )
+
+
+def _seconds_and_memory(entry: dict | None) -> str:
+    median = (entry or {}).get("median", {})
+    if median.get("seconds") is None:
+        return "failed" if entry else ""
+    return f"{median['seconds']:.2f} s / {median['peak_rss_mb']:,.0f} MB"
+
+
+def _pipeline(pipeline: dict) -> str:
+    lines = [
+        "`segmentation-pipeline run` as a process, fresh output folder and Dagster instance (synthetic data "
+        "generated in the run):",
+        "",
+        "| config | transactions | customers | assets | wall | peak RSS |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, entry in pipeline.items():
+        name = "shipped default" if label == "default" else f"{label} transactions"
+        median = entry["median"]
+        if median.get("seconds") is None:
+            lines.append(f"| {name} | | | | failed | |")
+            continue
+        lines.append(
+            f"| {name} | {entry.get('rows') or 0:,} | {entry.get('customers') or 0:,} | {entry.get('assets') or 0} "
+            f"| {median['seconds']:.1f} s | {median['peak_rss_mb']:,.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
+def _stages(by_size: dict, sizes: dict) -> str:
+    labels = list(by_size)
+    names = list(dict.fromkeys(name for label in labels for name in by_size[label]))
+    facts = [sizes.get(label, {}) for label in labels]
+    header = " | ".join(
+        f"{f.get('rows', 0):,} transactions, {f.get('customers_in_log', 0):,} customers" for f in facts
+    )
+    lines = [
+        "Each stage in a fresh process on cached inputs: wall seconds of the stage's own work / peak RSS "
+        "while it runs (its inputs included):",
+        "",
+        f"| stage | {header} |",
+        "|---|" + "---:|" * len(labels),
+    ]
+    for name in names:
+        cells = " | ".join(_seconds_and_memory(by_size[label].get(name)) for label in labels)
+        lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines)
+
+
+def _rfm(comparison: dict, sizes: dict) -> str:
+    facts = sizes.get(comparison["size"], {})
+    lines = [
+        f"RFM on the same cleaned log ({facts.get('cleaned_rows', 0):,} lines, "
+        f"{facts.get('customers_in_log', 0):,} customers), measured in the same run:",
+        "",
+        "| implementation | wall / peak RSS | time relative to the project |",
+        "|---|---:|---:|",
+    ]
+    for contender, entry in comparison["contenders"].items():
+        ratio = comparison.get(f"{contender}_over_project")
+        lines.append(f"| {TITLES[contender]} | {_seconds_and_memory(entry)} | {f'{ratio:.1f}x' if ratio else ''} |")
+    return "\n".join(lines)
+
+
+def _targets(checks: list[dict]) -> str:
+    lines = ["| target | limit | measured | |", "|---|---:|---:|---|"]
+    for check in checks:
+        lines.append(f"| {check['target']} | {check['limit']} | {check['value']} | {'met' if check['met'] else 'missed'} |")
+    return "\n".join(lines)

@@ -1,0 +1,263 @@
+"""What each benchmark stage runs, what it reads, and the worker process that measures one stage.
+
+Every stage is a plain call into the project's Dagster-free core, the same call the pipeline's asset
+makes. The worker (`python -m benchmarks.stages measure <stage> ...`) loads the stage's cached inputs,
+resets the process's peak-RSS mark, then times the call alone, so each measurement is one stage on a
+fresh interpreter and its peak RSS is not inflated by the stages before it. Modules only some stages
+use (clustering, charts, report) are imported inside those stages, so a worker loads what its stage needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks import measure
+from segmentation_pipeline import cleaning, features, rfm
+from segmentation_pipeline.clustering.base import METHOD_NAMES
+from segmentation_pipeline.config import CANONICAL_COLUMNS, TransactionsSettings, load_config
+from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
+from segmentation_pipeline.synthetic import TRANSACTION_COLUMNS
+from segmentation_pipeline.transactions import load_raw
+
+# The generated log names its columns canonically: map each to itself.
+IDENTITY_COLUMNS = {name: (name if name in TRANSACTION_COLUMNS else None) for name in CANONICAL_COLUMNS}
+REPORT_LINKS = {"Customer features": "tables/customer_features_enriched.parquet"}
+
+
+# ---------------------------------------------------------------------------------- stage functions
+
+
+def ingest(transactions_path: Path) -> pd.DataFrame:
+    """Read the log file and map it to the canonical raw table, as `raw_transactions` does for a file."""
+    settings = TransactionsSettings(source="file", path=str(transactions_path), columns=IDENTITY_COLUMNS)
+    return load_raw(settings, cache_dir=transactions_path.parent / "parse_cache").table
+
+
+def clean(raw: pd.DataFrame) -> cleaning.CleaningResult:
+    return cleaning.clean_transactions(raw)
+
+
+def ingest_to_features(transactions_path: Path, customers: pd.DataFrame) -> pd.DataFrame:
+    """Log file -> enriched customer features in one process: the chain's wall time and peak memory."""
+    cleaned = clean(ingest(transactions_path)).cleaned
+    basic = features.basic_features(cleaned, rfm.compute_rfm(cleaned))
+    return features.enriched_features(cleaned, basic, customers)
+
+
+def cluster(method: str) -> Callable[[pd.DataFrame], object]:
+    """One method with its k selection, final fit and bootstraps, on the basic features, with the
+    clustering settings of the shipped config: what the pipeline's model asset runs."""
+
+    def run(basic: pd.DataFrame):
+        from segmentation_pipeline.clustering import run_method
+
+        return run_method(method, basic, load_config(DEFAULT_CONFIG_PATH).clustering_settings())
+
+    return run
+
+
+def cluster_all(basic: pd.DataFrame) -> dict:
+    return {method: cluster(method)(basic) for method in METHOD_NAMES}
+
+
+def compare(results: dict, customers: pd.DataFrame):
+    from segmentation_pipeline import comparison
+
+    truth = customers.set_index(customers["customer_id"].astype(str))["persona"]
+    return comparison.compare_methods(list(results.values()), truth=truth)
+
+
+def write_profiles(results: dict, basic: pd.DataFrame) -> list[Path]:
+    from segmentation_pipeline import profiles
+
+    with tempfile.TemporaryDirectory() as directory:
+        return [
+            path
+            for result in results.values()
+            for path in profiles.write_profile(profiles.build_profile(result, basic), Path(directory))
+        ]
+
+
+def personas_for(results: dict, enriched: pd.DataFrame) -> dict[str, dict]:
+    from segmentation_pipeline import personas
+
+    return {method: personas.build_personas(result, enriched) for method, result in results.items()}
+
+
+def draw_charts(
+    rfm_table: pd.DataFrame, enriched: pd.DataFrame, results: dict, compared, personas_by_method: dict
+) -> dict[str, bytes]:
+    """Every chart the report embeds: pipeline-level ones, then scatter, dashboard and memberships per method."""
+    from segmentation_pipeline import charts as chart_module
+
+    charts = {
+        "pipeline/rfm_distributions": chart_module.rfm_distributions(rfm_table),
+        "pipeline/segment_sizes": chart_module.segment_sizes(rfm_table),
+        "pipeline/selection_curves": chart_module.selection_curves(results),
+        "pipeline/method_comparison": chart_module.method_comparison_chart(compared.table, compared.recommended),
+    }
+    for method, result in results.items():
+        charts[f"{method}/scatter"] = chart_module.cluster_scatter(result)
+        charts[f"{method}/dashboard"] = chart_module.cluster_dashboard(result, enriched, personas_by_method[method])
+        if result.memberships is not None:
+            charts[f"{method}/memberships"] = chart_module.membership_histogram(result)
+    return charts
+
+
+def write_report(compared, personas_by_method: dict, charts: dict[str, bytes]) -> int:
+    from segmentation_pipeline import comparison, report
+
+    document = report.build_report(
+        comparison.comparison_to_dict(compared), personas_by_method, charts, REPORT_LINKS, compared.recommended
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        report.write_report(document, Path(directory) / "report.html")
+    return len(document)
+
+
+# ------------------------------------------------------------------- the alternatives for RFM
+
+
+def rfm_with_lifetimes(cleaned: pd.DataFrame) -> pd.DataFrame:
+    """lifetimes' frequency / recency / T / monetary summary of the purchase lines."""
+    with warnings.catch_warnings():  # lifetimes 0.11 sets `mode.chained_assignment`, deprecated by pandas 3
+        warnings.filterwarnings("ignore", message=".*mode.chained_assignment")
+        from lifetimes.utils import summary_data_from_transaction_data
+
+    purchases = cleaned.loc[~cleaned["is_return"].to_numpy(dtype=bool), ["customer_id", "timestamp", "amount"]]
+    return summary_data_from_transaction_data(
+        purchases,
+        "customer_id",
+        "timestamp",
+        monetary_value_col="amount",
+        observation_period_end=rfm.reference_date_for(cleaned),
+    )
+
+
+def rfm_with_pandas(cleaned: pd.DataFrame) -> pd.DataFrame:
+    """The textbook pandas RFM: named aggregations per customer, then rank-based quintile scores."""
+    reference = rfm.reference_date_for(cleaned)
+    purchases = cleaned[~cleaned["is_return"]]
+    table = purchases.groupby("customer_id").agg(
+        first_purchase=("timestamp", "min"),
+        last_purchase=("timestamp", "max"),
+        frequency=("invoice_id", "nunique"),
+        monetary=("amount", "sum"),
+    )
+    table["monetary_net"] = cleaned.groupby("customer_id")["amount"].sum().reindex(table.index)
+    table["recency_days"] = (reference - table["last_purchase"].dt.normalize()).dt.days
+    for score, column, sign in (("r_score", "recency_days", -1), ("f_score", "frequency", 1), ("m_score", "monetary", 1)):
+        table[score] = pd.qcut((sign * table[column]).rank(method="first"), 5, labels=False) + 1
+    return table
+
+
+# ---------------------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Stage:
+    run: Callable
+    inputs: tuple[str, ...]  # names `Workload.load` knows
+
+
+STAGES: dict[str, Stage] = {
+    "ingest": Stage(ingest, ("transactions",)),
+    "clean": Stage(clean, ("raw",)),
+    "rfm": Stage(rfm.compute_rfm, ("cleaned",)),
+    "basic_features": Stage(features.basic_features, ("cleaned", "rfm")),
+    "enriched_features": Stage(features.enriched_features, ("cleaned", "basic", "customers")),
+    "ingest_to_features": Stage(ingest_to_features, ("transactions", "customers")),
+    **{f"cluster:{method}": Stage(cluster(method), ("basic",)) for method in METHOD_NAMES},
+    "comparison": Stage(compare, ("results", "customers")),
+    "profiles": Stage(write_profiles, ("results", "basic")),
+    "personas": Stage(personas_for, ("results", "enriched")),
+    "charts": Stage(draw_charts, ("rfm", "enriched", "results", "comparison", "personas")),
+    "report": Stage(write_report, ("comparison", "personas", "charts")),
+    "rfm_lifetimes": Stage(rfm_with_lifetimes, ("cleaned",)),
+    "rfm_pandas": Stage(rfm_with_pandas, ("cleaned",)),
+}
+PIPELINE_STAGES = [name for name in STAGES if not name.startswith("rfm_")]
+FEATURE_STAGES = ["ingest", "clean", "rfm", "basic_features", "enriched_features", "ingest_to_features"]
+RFM_CONTENDERS = {"lifetimes": "rfm_lifetimes", "pandas_groupby": "rfm_pandas", "project": "rfm"}
+
+# Cached inputs: name -> (recipe, the inputs it needs). Tables are stored as parquet, the rest pickled.
+INPUT_RECIPES: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "raw": (ingest, ("transactions",)),
+    "cleaned": (lambda raw: clean(raw).cleaned, ("raw",)),
+    "rfm": (rfm.compute_rfm, ("cleaned",)),
+    "basic": (features.basic_features, ("cleaned", "rfm")),
+    "enriched": (features.enriched_features, ("cleaned", "basic", "customers")),
+    "results": (cluster_all, ("basic",)),
+    "comparison": (compare, ("results", "customers")),
+    "personas": (personas_for, ("results", "enriched")),
+    "charts": (draw_charts, ("rfm", "enriched", "results", "comparison", "personas")),
+}
+TABLE_INPUTS = frozenset({"raw", "cleaned", "rfm", "basic", "enriched"})
+
+
+def measure_stage(name: str, workload, profile_to: Path | None = None) -> dict:
+    """Load the stage's inputs, then time the stage alone; peak RSS is counted from after loading."""
+    stage = STAGES[name]
+    args = [workload.load(input_name) for input_name in stage.inputs]
+    gc.collect()
+    loaded_mb = measure.reset_peak_rss()
+    profiler = _profiler() if profile_to else None
+    if profiler:
+        profiler.start()
+    started = time.perf_counter()
+    output = stage.run(*args)
+    seconds = time.perf_counter() - started
+    if profiler:
+        profiler.stop()
+        profile_to.parent.mkdir(parents=True, exist_ok=True)
+        profile_to.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+    sample = {"seconds": round(seconds, 4), "peak_rss_mb": measure.peak_rss_mb(), "inputs_rss_mb": loaded_mb}
+    del output
+    return sample
+
+
+def _profiler():
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        sys.exit("profiling needs pyinstrument: pip install -e '.[bench]'")
+    return Profiler(interval=0.001)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Worker entry point: `prepare` computes cached inputs, `measure` times one stage."""
+    from benchmarks.workload import SizeSpec, Workload
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stages")
+    parser.add_argument("action", choices=("prepare", "measure"))
+    parser.add_argument("names", nargs="+", help="inputs to prepare, or the one stage to measure")
+    parser.add_argument("--spec", required=True, help="SizeSpec as JSON")
+    parser.add_argument("--data-dir", required=True, help="the generated log's folder")
+    parser.add_argument("--inputs-dir", required=True, help="the cached stage inputs' folder")
+    parser.add_argument("--result", help="JSON file the measurement is written to")
+    parser.add_argument("--profile", help="write a pyinstrument text profile of the stage here")
+    args = parser.parse_args(argv)
+    workload = Workload(SizeSpec.from_json(args.spec), Path(args.data_dir), Path(args.inputs_dir))
+    if args.action == "prepare":
+        for name in args.names:
+            workload.load(name)
+        return 0
+    (name,) = args.names
+    sample = measure_stage(name, workload, Path(args.profile) if args.profile else None)
+    Path(args.result).write_text(json.dumps(sample))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
