@@ -93,13 +93,21 @@ def _first_failed_rule(raw: pd.DataFrame, itemised: bool, drop_exact_duplicates:
 
 def _copies_of_earlier_rows(rows: pd.DataFrame) -> np.ndarray:
     """Rows equal to an earlier row in every column. Row hashes single out the few candidates quickly;
-    comparing the candidates' values keeps the answer exact when different rows share a hash."""
+    comparing the candidates' values keeps the answer exact when different rows share a hash.
+
+    Within a categorical column equal codes mean equal values, so its codes stand in for its texts.
+    """
+    rows = pd.DataFrame({name: _codes_or_values(column) for name, column in rows.items()})
     hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
     candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
     copies = np.zeros(len(rows), dtype=bool)
     if candidates.any():
         copies[candidates] = rows[candidates].duplicated(keep="first").to_numpy()
     return copies
+
+
+def _codes_or_values(column: pd.Series) -> pd.Series:
+    return column.cat.codes if isinstance(column.dtype, pd.CategoricalDtype) else column
 
 
 def _cleaned_table(rows: pd.DataFrame, itemised: bool) -> pd.DataFrame:
@@ -110,16 +118,10 @@ def _cleaned_table(rows: pd.DataFrame, itemised: bool) -> pd.DataFrame:
     amount = rows["amount"].astype(np.float64) if "amount" in rows else missing
     if itemised:
         amount = amount.fillna(quantity * unit_price)  # a given amount (e.g. after discounts) wins
-    no_invoice = pd.Series(np.nan, index=rows.index, dtype="str")
-    invoice_id = rows["invoice_id"].astype("str") if "invoice_id" in rows else no_invoice
-    missing_invoice = invoice_id.isna().to_numpy()
-    if missing_invoice.any():
-        synthesized = _synthesized_invoice_ids(rows["customer_id"][missing_invoice], rows["timestamp"][missing_invoice])
-        invoice_id = invoice_id.fillna(synthesized)
     canonical = {
         "source_row": rows["source_row"],
-        "invoice_id": invoice_id,
-        "customer_id": rows["customer_id"].astype("str"),
+        "invoice_id": _invoice_ids(rows),
+        "customer_id": _categorical(rows["customer_id"]),
         "timestamp": rows["timestamp"].astype("datetime64[ns]"),
         "quantity": quantity,
         "unit_price": unit_price,
@@ -128,13 +130,40 @@ def _cleaned_table(rows: pd.DataFrame, itemised: bool) -> pd.DataFrame:
     }
     products = [c for c in PRODUCT_COLUMNS if c in rows]
     others = [c for c in rows.columns if c not in canonical and c not in products and c not in DERIVED_COLUMNS]
-    return pd.concat([pd.DataFrame(canonical), rows[products + others]], axis=1)
+    canonical.update({name: _categorical(rows[name]) for name in products})
+    return pd.concat([pd.DataFrame(canonical), rows[others]], axis=1)
 
 
-def _synthesized_invoice_ids(customer_id: pd.Series, timestamp: pd.Series) -> pd.Series:
+def _categorical(values: pd.Series) -> pd.Series:
+    """Text columns as `sources.map_columns` makes them: categorical with str categories."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    return values.astype("str").astype("category")
+
+
+def _invoice_ids(rows: pd.DataFrame) -> pd.Series:
+    """The log's invoice ids, `customer|timestamp` for lines without one, as one categorical column."""
+    if "invoice_id" in rows:
+        given = _categorical(rows["invoice_id"])
+    else:
+        none = pd.Categorical.from_codes(np.full(len(rows), -1), categories=pd.Index([], dtype="str"))
+        given = pd.Series(none, index=rows.index)
+    codes = given.cat.codes.to_numpy()
+    missing = codes < 0
+    if not missing.any():
+        return given
+    synthesized = _synthesized_invoice_ids(rows["customer_id"][missing], rows["timestamp"][missing])
+    recode, categories = pd.factorize(given.cat.categories.append(synthesized.categories))
+    codes = codes.astype(np.int64)
+    codes[missing] = len(given.cat.categories) + synthesized.codes
+    filled = pd.Categorical.from_codes(recode[codes], categories=pd.Index(categories, dtype="str"))
+    return pd.Series(filled, index=rows.index)
+
+
+def _synthesized_invoice_ids(customer_id: pd.Series, timestamp: pd.Series) -> pd.Categorical:
     """'customer|2011-12-09T12:50:00': a customer's lines at the same moment form one basket.
 
-    Texts are built once per distinct (customer, timestamp) pair and then spread to the rows.
+    Texts are built once per distinct (customer, timestamp) pair: they are the categories, the pairs the codes.
     """
     customer_codes, customers = pd.factorize(customer_id)
     time_codes, times = pd.factorize(timestamp)
@@ -144,5 +173,5 @@ def _synthesized_invoice_ids(customer_id: pd.Series, timestamp: pd.Series) -> pd
     customer_text = pa.array(np.asarray(customers, dtype=object), type=pa.string()).take(pair_customer)
     seconds = pa.array(np.asarray(times, dtype="datetime64[s]")).cast(pa.string())  # "2011-12-09 12:50:00"
     time_text = pc.replace_substring(seconds, " ", "T").take(pair_time)
-    labels = pc.binary_join_element_wise(customer_text, time_text, "|").take(pair_codes)
-    return pd.Series(pd.array(labels, dtype="str"), index=customer_id.index)
+    labels = pc.binary_join_element_wise(customer_text, time_text, "|")
+    return pd.Categorical.from_codes(pair_codes, categories=pd.Index(pd.array(labels, dtype="str")))

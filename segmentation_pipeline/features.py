@@ -55,17 +55,18 @@ def _per_customer(positions: np.ndarray, n_customers: int, weights: np.ndarray |
 
 
 def _pivots(
-    positions: np.ndarray, category_codes: np.ndarray, n_customers: int, n_categories: int, weights: list
+    positions: np.ndarray, columns: np.ndarray, n_customers: int, n_columns: int, weights: list
 ) -> list[np.ndarray]:
-    """Dense customers x categories sums, one matrix per weights entry (None = row counts).
+    """Dense customers x columns sums, one matrix per weights entry (None = row counts).
 
-    Missing categories (code -1) go to a spare column that is dropped like the spare customer row.
+    Rows without a customer slot (position n_customers) or a column (-1) are dropped first, so each
+    matrix is exactly the output's shape: no spare row or column to slice off and copy.
     """
-    spare_column = np.where(category_codes < 0, n_categories, category_codes)
-    cells = positions * (n_categories + 1) + spare_column
-    shape = (n_customers + 1, n_categories + 1)
+    kept = np.flatnonzero((positions < n_customers) & (columns >= 0))
+    cells = positions[kept] * n_columns + columns[kept]
+    size = n_customers * n_columns
     return [
-        np.bincount(cells, weights=w, minlength=shape[0] * shape[1]).reshape(shape)[:n_customers, :n_categories]
+        np.bincount(cells, weights=None if w is None else w[kept], minlength=size).reshape(n_customers, n_columns)
         for w in weights
     ]
 
@@ -73,13 +74,19 @@ def _pivots(
 def _category_pivot(
     cleaned: pd.DataFrame, column: str, positions: np.ndarray, n_customers: int, measures: dict[str, np.ndarray]
 ) -> list[pd.DataFrame]:
-    """One block of `<prefix><category>` columns per measure: categories present in the log, by name."""
+    """One block of `<prefix><category>` columns per measure: categories present in the log, by name.
+
+    Codes are renumbered to output columns (absent categories to -1) before the pivot, so the
+    matrices come out in name order and become the blocks without a copy.
+    """
     codes, names = factorize_column(cleaned, column)
     present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(names)))
     by_name = present[names.take(present).argsort()]
-    matrices = _pivots(positions, codes, n_customers, len(names), list(measures.values()))
+    output_column = np.full(len(names) + 1, -1, dtype=np.intp)  # the extra last slot: code -1 stays -1
+    output_column[by_name] = np.arange(len(by_name))
+    matrices = _pivots(positions, output_column[codes], n_customers, len(by_name), list(measures.values()))
     return [
-        pd.DataFrame(matrix[:, by_name], columns=[f"{prefix}{name}" for name in names.take(by_name)], copy=False)
+        pd.DataFrame(matrix, columns=[f"{prefix}{name}" for name in names.take(by_name)], copy=False)
         for prefix, matrix in zip(measures, matrices)
     ]
 

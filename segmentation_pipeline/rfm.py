@@ -67,14 +67,14 @@ def require_columns(df: pd.DataFrame, columns: tuple[str, ...] | list[str], tabl
 def factorize_column(df: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (-1 = missing) and the values they stand for, in no particular order.
 
-    Categorical columns reuse their codes (uniques = all categories, used or not) instead of
-    hashing every row again: the big win on large logs. Codes come back as intp, the index type
-    bincount and ufunc.at work in, so they are not converted again on every call. Callers order
-    results per customer or per category afterwards, far cheaper than re-coding rows in sorted order.
+    Categorical columns (the cleaned table's text columns) reuse their codes as they are, small
+    read-only integers with uniques = all categories, used or not, instead of hashing every row
+    again or copying the codes. Callers order results per customer or per category afterwards,
+    far cheaper than re-coding rows in sorted order.
     """
     values = df[column]
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy().astype(np.intp), values.cat.categories
+        return values.array.codes, values.cat.categories  # a view: `.cat.codes` would copy them
     return pd.factorize(values)
 
 
@@ -153,10 +153,10 @@ def compute_rfm(cleaned: pd.DataFrame, reference_date: pd.Timestamp | None = Non
     date and the reference date (default: the day after the last transaction).
     """
     require_columns(cleaned, REQUIRED_COLUMNS)
-    purchase = ~cleaned["is_return"].to_numpy(dtype=bool)
-    if not purchase.any():
+    is_return = cleaned["is_return"].to_numpy(dtype=bool)
+    if is_return.all():
         raise InputDataError(
-            f"{TABLE_NAME}: no purchase lines (column 'is_return' is true on all {len(purchase)} rows); "
+            f"{TABLE_NAME}: no purchase lines (column 'is_return' is true on all {len(is_return)} rows); "
             "RFM needs at least one purchase"
         )
     reference = reference_date_for(cleaned) if reference_date is None else pd.Timestamp(reference_date)
@@ -164,21 +164,24 @@ def compute_rfm(cleaned: pd.DataFrame, reference_date: pd.Timestamp | None = Non
     codes, customer_ids = factorize_required(cleaned, "customer_id")
     invoice_codes, _ = factorize_required(cleaned, "invoice_id")
     n_all = len(customer_ids)
-    purchase_codes = codes[purchase]
-    amount = cleaned["amount"].to_numpy(dtype=np.float64)
+    # A customer's purchase lines go to slot `code`, its returns to slot `code + n_all`: each reduction
+    # below is one pass over all rows instead of first filtering every column to the purchase lines.
+    slots = codes.astype(np.intp)
+    slots[is_return] += n_all
     timestamps = cleaned["timestamp"].to_numpy()
-    purchase_times = timestamps.view(np.int64)[purchase]
 
-    first = np.full(n_all, np.iinfo(np.int64).max)
-    np.minimum.at(first, purchase_codes, purchase_times)
-    last = np.full(n_all, np.iinfo(np.int64).min)
-    np.maximum.at(last, purchase_codes, purchase_times)
-    frequency = _orders_per_customer(purchase_codes, invoice_codes[purchase], n_all)
-    monetary = np.bincount(purchase_codes, weights=amount[purchase], minlength=n_all)
-    monetary_net = np.bincount(codes, weights=amount, minlength=n_all)
+    first = np.full(2 * n_all, np.iinfo(np.int64).max)
+    np.minimum.at(first, slots, timestamps.view(np.int64))
+    last = np.full(2 * n_all, np.iinfo(np.int64).min)
+    np.maximum.at(last, slots, timestamps.view(np.int64))
+    frequency = _orders_per_customer(slots, invoice_codes, 2 * n_all)[:n_all]
+    value = np.bincount(slots, weights=cleaned["amount"].to_numpy(dtype=np.float64), minlength=2 * n_all)
+    monetary = value[:n_all]
+    monetary_net = monetary + value[n_all:]
 
     buyers = np.flatnonzero(frequency > 0)
-    buyers = buyers[customer_ids.take(buyers).argsort()]  # output rows in customer_id order
+    if not customer_ids.is_monotonic_increasing:  # sorted categories: code order is already id order
+        buyers = buyers[customer_ids.take(buyers).argsort()]
     last_purchase = last[buyers].view(timestamps.dtype)
     reference_day = np.datetime64(reference.normalize().to_datetime64(), "D")
     recency_days = (reference_day - last_purchase.astype("datetime64[D]")).astype(np.int64)

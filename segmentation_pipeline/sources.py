@@ -48,6 +48,9 @@ WHITESPACE_SEPARATOR = r"\s+"
 CACHE_FORMAT_VERSION = "1"  # bump when the parsed table's layout changes, so old cache files are ignored
 
 ID_COLUMNS = ("customer_id", "invoice_id", "product_id")
+# Text columns are categorical with sorted categories (so code order is name order), except these, whose
+# many distinct values would make sorting cost more than it saves.
+UNSORTED_TEXT_COLUMNS = ("invoice_id",)
 NUMERIC_COLUMNS = ("quantity", "unit_price", "amount")
 REQUIRED_COLUMNS = ("customer_id", "timestamp")
 # Names this module and cleaning give columns: an unmapped file column so named is kept as `file:<name>`,
@@ -299,7 +302,8 @@ def map_columns(
             result, bad = _parse_timestamps(values, timestamp_format, described)
             _require_mostly_parsed(values, result, bad, described, "dates and times")
         else:
-            result, bad = (_id_text(values) if canonical in ID_COLUMNS else _clean_text(values)), None
+            sort = canonical not in UNSORTED_TEXT_COLUMNS
+            result, bad = (_id_text(values, sort) if canonical in ID_COLUMNS else _clean_text(values, sort)), None
         parsed[canonical] = result
         if bad is not None and bad.any():
             unparseable.append((canonical, values, bad))
@@ -385,6 +389,8 @@ def _require_several_customers(customer_ids: pd.Series, file_column: str, source
 
 def _describe_parse_errors(unparseable: list[tuple[str, pd.Series, np.ndarray]], rows: int) -> pd.Series:
     """"timestamp='2011-13-45'; quantity='abc'" per row, built only over the (few) rows with bad cells."""
+    if not unparseable:  # the usual case: an all-missing column, without a Python object per row
+        return pd.Series(pd.array(pa.nulls(rows, pa.large_string()), dtype="str"))
     messages = np.full(rows, np.nan, dtype=object)
     for canonical, values, bad in unparseable:
         positions = np.flatnonzero(bad)
@@ -427,17 +433,32 @@ def _stripped(values: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
-def _clean_text(values: pd.Series) -> pd.Series:
+def _as_categorical(per_distinct: pd.Series, codes: np.ndarray, index: pd.Index, sort: bool) -> pd.Series:
+    """Rows' texts as a categorical: the few distinct values once, plus one small integer code per row.
+
+    Every mapped text column is categorical: logs repeat the same ids and names on millions of rows,
+    so a code per row replaces a string per row, and cleaning, RFM and features work on the codes.
+
+    Cleaning may turn different cells into the same text (' 17850', '17850.0') or into missing, so the
+    cleaned distinct texts are coded again; the rows' codes are then one integer lookup.
+    """
+    text_codes, categories = pd.factorize(per_distinct, sort=sort)
+    row_codes = np.append(text_codes, -1)[codes]  # code -1 (a missing cell) picks the appended -1
+    categorical = pd.Categorical.from_codes(row_codes, dtype=pd.CategoricalDtype(pd.Index(categories, dtype="str")))
+    return pd.Series(categorical, index=index)
+
+
+def _clean_text(values: pd.Series, sort: bool) -> pd.Series:
     """Text with surrounding blanks removed; blank cells become missing."""
     codes, distinct = _distinct(values)
-    return _spread(_stripped(distinct), codes, values.index)
+    return _as_categorical(_stripped(distinct), codes, values.index, sort)
 
 
-def _id_text(values: pd.Series) -> pd.Series:
+def _id_text(values: pd.Series, sort: bool) -> pd.Series:
     """Identifiers as text, '17850.0' (a whole number stored as a float, then exported) as '17850'."""
     codes, distinct = _distinct(values)
     text = _stripped(distinct).str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
-    return _spread(text, codes, values.index)
+    return _as_categorical(text, codes, values.index, sort)
 
 
 def _parse_numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:

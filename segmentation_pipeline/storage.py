@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -50,9 +51,30 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> Path:
+    """Categorical columns keep only the categories they use (a month part need not carry them all)."""
+    categorical = df.select_dtypes("category").columns
+    if len(categorical):
+        df = df.assign(**{c: df[c].cat.remove_unused_categories() for c in categorical})
     with atomic_path(path) as temp:
         df.to_parquet(temp, index=False)
     return Path(path)
+
+
+def _with_common_encoding(tables: list[pa.Table]) -> list[pa.Table]:
+    """Dictionary-encode a text column in every part where any part has it dictionary-encoded.
+
+    Month files written at different times may differ (plain text vs categorical); concatenation
+    needs one type per column.
+    """
+    encoded = {f.name for t in tables for f in t.schema if pa.types.is_dictionary(f.type)}
+    result = []
+    for table in tables:
+        for name in encoded & set(table.column_names):
+            index = table.schema.get_field_index(name)
+            if not pa.types.is_dictionary(table.schema.field(index).type):
+                table = table.set_column(index, name, pc.dictionary_encode(table.column(index)))
+        result.append(table)
+    return result
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -96,7 +118,7 @@ class TableStore:
             raise FileNotFoundError(
                 f"table {name!r} is missing month partitions {', '.join(missing)}: materialize them first"
             )
-        tables = [pq.read_table(p, columns=columns) for p in paths]
+        tables = _with_common_encoding([pq.read_table(p, columns=columns) for p in paths])
         return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
     def partitions(self, name: str) -> list[str]:

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segmentation_pipeline import sources
 from segmentation_pipeline.cleaning import REJECT_REASONS, clean_transactions
 from segmentation_pipeline.sources import map_columns, read_table
+from segmentation_pipeline.storage import TableStore
 
 ONLINE_RETAIL = Path(__file__).resolve().parents[2] / "shared/datasets/online_retail_sample.xlsx"
 ITEMISED = {
@@ -183,6 +185,47 @@ def test_rows_that_only_share_a_hash_are_not_duplicates(monkeypatch):
     monkeypatch.setattr(pd.util, "hash_pandas_object", lambda rows, index: pd.Series(np.zeros(len(rows), np.uint64)))
     raw = raw_table([ROW, NEAR, ROW, ("2", "13047", "2010-12-02", "1", "1", "cup")])
     assert clean_transactions(raw).rejected["source_row"].tolist() == [2]
+
+
+def test_duplicates_are_found_on_categorical_codes_and_on_plain_text_alike():
+    raw = raw_table([ROW, NEAR, ROW, ("2", "13047", "2010-12-02", "1", "1", "cup")])
+    as_text = raw.assign(**{c: raw[c].astype("str") for c in ("invoice_id", "customer_id", "description")})
+    for table in (raw, as_text):
+        assert clean_transactions(table).rejected["source_row"].tolist() == [2]
+
+
+def test_cleaned_text_columns_are_categorical_and_synthesized_invoices_join_the_given_ones():
+    raw = raw_table(
+        [
+            ("9", "17850", "2010-12-01 08:26", "6", "2.55", "mug"),
+            (None, "17850", "2010-12-01 09:00", "1", "2.55", "mug"),
+            (None, "17850", "2010-12-01 09:00", "2", "1.00", "cup"),
+            ("9", "13047", "2010-12-02 10:00", "1", "1", None),
+        ]
+    )
+    raw["invoice_id"] = raw["invoice_id"].astype("str")  # e.g. several files concatenated: plain text
+    cleaned = clean_transactions(raw).cleaned
+    for column in ("invoice_id", "customer_id", "description"):
+        assert isinstance(cleaned[column].dtype, pd.CategoricalDtype)
+    assert cleaned["invoice_id"].tolist() == ["9", "17850|2010-12-01T09:00:00", "17850|2010-12-01T09:00:00", "9"]
+    assert cleaned["invoice_id"].cat.categories.is_unique and cleaned["invoice_id"].notna().all()
+    assert cleaned["description"].tolist()[:3] == ["mug", "mug", "cup"] and pd.isna(cleaned["description"].iloc[3])
+
+
+def test_months_stored_apart_read_back_as_one_table(tmp_path):
+    """Per-month files hold different categories; read together they give the same rows and values."""
+    rows = [(str(i), f"C{i % 3}", f"2010-{1 + i % 3:02d}-0{1 + i}", "1", "2", f"item {i % 4}") for i in range(8)]
+    cleaned = clean_transactions(raw_table(rows)).cleaned
+    months = sources.month_of(cleaned["timestamp"])
+    store = TableStore(tmp_path)
+    for month in sorted(months.unique()):
+        part = cleaned[(months == month).to_numpy()]
+        own_categories = {c: part[c].cat.remove_unused_categories() for c in ("customer_id", "description")}
+        store.write("cleaned", part.assign(**own_categories), month)
+    back = store.read("cleaned", sorted(months.unique())).sort_values("source_row", ignore_index=True)
+    assert isinstance(back["customer_id"].dtype, pd.CategoricalDtype)
+    for column in ("customer_id", "invoice_id", "description", "amount"):
+        assert back[column].tolist() == cleaned[column].tolist()
 
 
 @pytest.fixture(scope="module")

@@ -259,6 +259,20 @@ def test_customer_ids_are_normalised():
     assert pd.isna(text["customer_id"].iloc[1])
 
 
+def test_text_columns_are_categorical_with_one_category_per_cleaned_value():
+    export = frame(
+        CustomerID=[" 17850", "17850.0", "12583"], Invoice=["9", "10", None], Country=["UK", " ", "France "]
+    )
+    raw = map_columns(export, {**MAPPING, "invoice_id": "Invoice", "country": "Country"}, None, "f.csv")
+    for column in ("customer_id", "invoice_id", "country"):
+        assert isinstance(raw[column].dtype, pd.CategoricalDtype) and raw[column].cat.categories.dtype == "str"
+    assert raw["customer_id"].tolist() == ["17850", "17850", "12583"]
+    assert raw["customer_id"].cat.categories.tolist() == ["12583", "17850"]  # sorted: code order is id order
+    assert raw["invoice_id"].cat.categories.tolist() == ["9", "10"]  # invoices keep file order
+    assert raw["country"].cat.categories.tolist() == ["France", "UK"]
+    assert pd.isna(raw["country"].iloc[1]) and pd.isna(raw["invoice_id"].iloc[2])
+
+
 def test_unparseable_cells_become_missing_and_are_described():
     table = frame(
         InvoiceDate=["2010-12-01 08:26", "2011-13-45", "2010-12-14 10:00"],

@@ -65,3 +65,13 @@ def test_csv_round_trips_with_times_to_the_second(tmp_path):
     assert back["customer_id"].tolist() == ["a", "b"]
     assert back["value"].tolist() == [1.5, 2.0]
     assert back["seen"].tolist() == [pd.Timestamp("2025-01-02 03:04:05"), pd.Timestamp("2025-02-01")]
+
+
+def test_month_parts_keep_only_used_categories_and_mix_with_plain_text(tmp_path):
+    store = TableStore(tmp_path)
+    ids = pd.Categorical(["a", "b", "c"], categories=[f"id{i}" for i in range(10_000)] + ["a", "b", "c"])
+    frame = pd.DataFrame({"customer_id": ids, "month": ["2025-01", "2025-01", "2025-02"]})
+    store.write("t", frame[frame.month == "2025-01"], partition="2025-01")
+    assert list(pd.read_parquet(store.path("t", "2025-01"))["customer_id"].cat.categories) == ["a", "b"]
+    store.write("t", pd.DataFrame({"customer_id": ["c"], "month": ["2025-02"]}), partition="2025-02")
+    assert store.read("t", ["2025-01", "2025-02"])["customer_id"].astype(str).tolist() == ["a", "b", "c"]
