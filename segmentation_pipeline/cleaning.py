@@ -29,7 +29,7 @@ REJECT_REASONS: dict[str, str] = {
 
 PRODUCT_COLUMNS = ("product_id", "description", "country", "department", "product_class")
 # Raw columns that are not the file's own values, so they take no part in duplicate detection.
-DERIVED_COLUMNS = ("source_row", "parse_errors")
+DERIVED_COLUMNS = ("source_row", "parse_errors", "source_file")  # added by the pipeline, not the export
 
 
 @dataclass

@@ -1,13 +1,16 @@
-"""The configured transaction source — a user's file or the embedded generator — as one raw table.
+"""The transaction log in force as one raw table: the files dropped in the inbox, else the configured source.
 
-Both paths go through the same column mapping, so synthetic data exercises exactly the code a real
-export does. Each raw row also gets the month partition it belongs to.
+The inbox is the upload: while it holds transaction files, all of them together (in name order) are
+the log, read with the configured column mapping; an empty inbox falls back to the configured file or
+the embedded generator. Every path goes through the same column mapping, so synthetic data exercises
+exactly the code a real export does. Each raw row also gets the month partition it belongs to.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.storage import atomic_write_text, write_parquet
 
 MONTH_COLUMN = "partition_month"
+SOURCE_FILE_COLUMN = "source_file"  # inbox data: which file a row came from (with `source_row`, its line)
+INBOX_SUFFIXES = sources.EXCEL_SUFFIXES + sources.TEXT_SUFFIXES + sources.PARQUET_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -28,37 +33,74 @@ class RawTransactions:
     customers: pd.DataFrame | None  # ground truth, synthetic data only
 
 
-def load_raw(settings: TransactionsSettings, cache_dir: Path) -> RawTransactions:
-    """Read and map the configured source; every row of the source is kept."""
+def inbox_files(folder: Path) -> list[Path]:
+    """Transaction files in the inbox, by name. Hidden files, Office lock files (`~$...`) and other
+    types (partial downloads such as `.part` or `.crdownload`) are not transaction files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and not path.name.startswith((".", "~$")) and path.suffix.lower() in INBOX_SUFFIXES
+    )
+
+
+def load_raw(settings: TransactionsSettings, cache_dir: Path, inbox: Sequence[Path] = ()) -> RawTransactions:
+    """Read and map the log in force (the `inbox` files if any, else the configured source); every row is kept."""
+    if inbox:
+        tables = [_mapped_file(settings, path, cache_dir).assign(**{SOURCE_FILE_COLUMN: path.name}) for path in inbox]
+        table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+        return RawTransactions(_with_month(table), inbox_label(inbox), None)
     if settings.source == "synthetic":
         data = _synthetic(settings, cache_dir)
         identity = {name: (name if name in data.transactions.columns else None) for name in CANONICAL_COLUMNS}
         table = sources.map_columns(data.transactions, identity, None, source="synthetic data")
         return RawTransactions(_with_month(table), _synthetic_label(settings), data.customers)
     path = settings.source_path()
-    frame = sources.read_table(path, settings.read_options, settings.encoding, cache_dir=cache_dir)
-    table = sources.map_columns(frame, settings.columns.as_dict(), settings.timestamp_format, source=str(path))
-    return RawTransactions(_with_month(table), str(path), None)
+    return RawTransactions(_with_month(_mapped_file(settings, path, cache_dir)), str(path), None)
 
 
-def data_months(settings: TransactionsSettings, cache_dir: Path) -> tuple[str, str]:
-    """First and last month of the data ('YYYY-MM'), for the monthly partitions.
+def ground_truth(settings: TransactionsSettings, cache_dir: Path, inbox: Sequence[Path] = ()) -> pd.DataFrame | None:
+    """The synthetic customers' true profiles; None for real data (a file or the inbox)."""
+    if inbox or settings.source != "synthetic":
+        return None
+    return _synthetic(settings, cache_dir).customers
 
-    Synthetic data knows its window; a file is scanned once per content and the answer cached, so
-    loading the definitions stays fast.
+
+def inbox_label(inbox: Sequence[Path]) -> str:
+    return f"inbox {Path(inbox[0]).parent}: " + ", ".join(Path(p).name for p in inbox)
+
+
+def data_months(settings: TransactionsSettings, cache_dir: Path, inbox: Sequence[Path] = ()) -> tuple[str, str]:
+    """First and last month of the log in force ('YYYY-MM'), for the monthly partitions.
+
+    Synthetic data knows its window; each file is scanned once per content and reading settings and
+    the answer cached, so loading the definitions stays fast.
     """
+    if inbox:
+        windows = [_file_months(settings, path, cache_dir) for path in inbox]
+        return min(first for first, _ in windows), max(last for _, last in windows)
     if settings.source == "synthetic":
         start = pd.Period(settings.synthetic.start_month, freq="M")
         return str(start), str(start + settings.synthetic.months - 1)
-    path = settings.source_path()
+    return _file_months(settings, settings.source_path(), cache_dir)
+
+
+def _mapped_file(settings: TransactionsSettings, path: Path, cache_dir: Path) -> pd.DataFrame:
+    frame = sources.read_table(path, settings.read_options, settings.encoding, cache_dir=cache_dir)
+    return sources.map_columns(frame, settings.columns.as_dict(), settings.timestamp_format, source=str(path))
+
+
+def _file_months(settings: TransactionsSettings, path: Path, cache_dir: Path) -> tuple[str, str]:
     digest = hashlib.sha256(path.read_bytes())
     reading = settings.model_dump(include={"columns", "read_options", "timestamp_format", "encoding"})
     digest.update(json.dumps(reading, sort_keys=True, default=str).encode())
-    cached = cache_dir / f"months_{digest.hexdigest()[:16]}.json"
+    cached = Path(cache_dir) / f"months_{digest.hexdigest()[:16]}.json"
     if cached.exists():
         first, last = json.loads(cached.read_text())
         return first, last
-    months = load_raw(settings, cache_dir).table[MONTH_COLUMN].dropna()
+    months = sources.month_of(_mapped_file(settings, path, cache_dir)["timestamp"]).dropna()
     if months.empty:
         raise InputDataError(f"{path}: column `{settings.columns.timestamp}`: no timestamp could be parsed")
     first, last = str(months.min()), str(months.max())

@@ -9,6 +9,7 @@ from segmentation_pipeline import charts, report
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.resources import PipelineSettings, publish
+from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
 
 
 def _publish_charts(
@@ -37,6 +38,7 @@ def _method_charts(result: ClusteringResult, features: pd.DataFrame, personas: d
 
 def _charts_asset(method: str) -> dg.AssetsDefinition:
     @dg.asset(
+        automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
         name=f"{method}_charts",
         group_name="charts",
         io_manager_key="object_io_manager",
@@ -65,6 +67,7 @@ chart_assets = [_charts_asset(method) for method in METHODS]
 
 
 @dg.asset(
+    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
     group_name="charts",
     io_manager_key="object_io_manager",
     kinds={"matplotlib"},
@@ -92,6 +95,7 @@ def pipeline_charts(
 
 
 @dg.asset(
+    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
     name="report",
     group_name="charts",
     kinds={"html"},

@@ -114,23 +114,25 @@ def clean_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
 # --- features ----------------------------------------------------------------------------------
 
 
-@dg.multi_asset_check(
-    name="feature_checks",
-    can_subset=True,
-    specs=[
-        dg.AssetCheckSpec(
-            "one_row_per_customer_no_nulls",
-            asset=table,
-            blocking=True,
-            description="One row per customer, no missing values in numeric columns, recency >= 0.",
-        )
-        for table in FEATURE_TABLES
-    ],
-)
-def feature_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
-    for table, check in sorted(_selected(context)):
+def _feature_table_check(table: str) -> dg.AssetChecksDefinition:
+    """One check per table: the three feature tables depend on each other, so one shared step would
+    have to wait for the last of them while blocking the first."""
+
+    @dg.asset_check(
+        asset=table,
+        name="one_row_per_customer_no_nulls",
+        blocking=True,
+        description="One row per customer, no missing values in numeric columns, recency >= 0.",
+    )
+    def _check(settings: PipelineSettings) -> dg.AssetCheckResult:
         frame = _store(settings).read(table)
-        yield _result(check, table, validation.feature_table_problems(frame), rows=len(frame))
+        problems = validation.feature_table_problems(frame)
+        return _result("one_row_per_customer_no_nulls", table, problems, rows=len(frame))
+
+    return _check
+
+
+feature_checks = [_feature_table_check(table) for table in FEATURE_TABLES]
 
 
 # --- models ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from segmentation_pipeline.cleaning import REJECT_REASONS, clean_transactions
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.partitions import monthly_partitions
 from segmentation_pipeline.defs.resources import PipelineSettings
+from segmentation_pipeline.defs.sensors import REFRESH_CHANGED_MONTHS
 
 REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.items())
 
@@ -18,6 +19,7 @@ REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.it
     ins={"raw_transactions": dg.AssetIn()},
     outs={
         "cleaned_transactions": dg.AssetOut(
+            automation_condition=REFRESH_CHANGED_MONTHS,
             kinds={"pandas", "parquet"},
             owners=OWNERS,
             description=(
@@ -27,6 +29,7 @@ REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.it
             ),
         ),
         "rejected_transactions": dg.AssetOut(
+            automation_condition=REFRESH_CHANGED_MONTHS,
             kinds={"pandas", "parquet"},
             owners=OWNERS,
             description=f"Raw rows that failed cleaning, with all their columns and a `reject_reason`. {REASONS_TEXT}",

@@ -5,11 +5,13 @@ import pandas as pd
 
 from segmentation_pipeline import features, rfm
 from segmentation_pipeline.defs.ingest import OWNERS
+from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
 
 KINDS = {"pandas", "parquet"}
 
 
 @dg.asset(
+    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
     name="rfm",
     group_name="features",
     kinds=KINDS,
@@ -27,6 +29,7 @@ def rfm_table(cleaned_transactions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
 
 
 @dg.asset(
+    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
     group_name="features",
     kinds=KINDS,
     owners=OWNERS,
@@ -41,6 +44,7 @@ def customer_features_basic(cleaned_transactions: pd.DataFrame, rfm_table: pd.Da
 
 
 @dg.asset(
+    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
     group_name="features",
     kinds=KINDS,
     owners=OWNERS,

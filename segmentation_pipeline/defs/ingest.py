@@ -1,13 +1,18 @@
-"""Ingest stage: the configured transaction log, split into monthly partitions."""
+"""Ingest stage: the transaction log in force (inbox files, else the configured source), split by month."""
 
 import dagster as dg
 import pandas as pd
 
 from segmentation_pipeline.defs.partitions import monthly_partitions
 from segmentation_pipeline.defs.resources import PipelineSettings, month_of_partition_key
-from segmentation_pipeline.transactions import MONTH_COLUMN, load_raw
+from segmentation_pipeline.transactions import MONTH_COLUMN, RawTransactions, ground_truth, inbox_files, load_raw
 
 OWNERS = ["team:customer-analytics"]
+
+
+def _log_in_force(settings: PipelineSettings) -> RawTransactions:
+    config = settings.load()
+    return load_raw(config.transactions, settings.cache_dir(), inbox_files(config.automation.inbox_path()))
 
 
 @dg.asset(
@@ -17,14 +22,14 @@ OWNERS = ["team:customer-analytics"]
     kinds={"pandas", "parquet"},
     owners=OWNERS,
     description=(
-        "Every row of the configured transaction log (file or embedded synthetic data), mapped to the "
-        "canonical columns, one parquet file per month. Rows whose timestamp cannot be parsed are kept "
-        "in the first month so they are rejected (and counted) by cleaning, never lost."
+        "Every row of the transaction log in force, mapped to the canonical columns, one parquet file per "
+        "month: the files dropped in the inbox folder when it holds any (all of them, with a `source_file` "
+        "column), else the configured file or the embedded synthetic data. Rows whose timestamp cannot be "
+        "parsed are kept in the first month so they are rejected (and counted) by cleaning, never lost."
     ),
 )
 def raw_transactions(context: dg.AssetExecutionContext, settings: PipelineSettings) -> pd.DataFrame:
-    config = settings.load()
-    raw = load_raw(config.transactions, settings.cache_dir())
+    raw = _log_in_force(settings)
     table = raw.table
     first = month_of_partition_key(monthly_partitions.get_first_partition_key())
     table[MONTH_COLUMN] = table[MONTH_COLUMN].fillna(first)
@@ -46,13 +51,16 @@ def raw_transactions(context: dg.AssetExecutionContext, settings: PipelineSettin
     group_name="ingest",
     kinds={"pandas", "parquet"},
     owners=OWNERS,
+    deps=["raw_transactions"],  # after the log is read: a bad input stops the run before anything is written
     description=(
         "Known persona and profile (name, email, city, ...) of each synthetic customer: the ground truth "
-        "that clustering is scored against. Empty for real exports. Never used as a clustering feature."
+        "that clustering is scored against. Empty for real exports (configured file or inbox). Never used "
+        "as a clustering feature."
     ),
 )
 def ground_truth_customers(context: dg.AssetExecutionContext, settings: PipelineSettings) -> pd.DataFrame:
     config = settings.load()
-    if config.transactions.source != "synthetic":
+    customers = ground_truth(config.transactions, settings.cache_dir(), inbox_files(config.automation.inbox_path()))
+    if customers is None:
         return pd.DataFrame({"customer_id": pd.Series(dtype="str"), "persona": pd.Series(dtype="str")})
-    return load_raw(config.transactions, settings.cache_dir()).customers
+    return customers

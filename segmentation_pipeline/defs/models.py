@@ -10,6 +10,7 @@ from segmentation_pipeline.clustering import METHODS, ClusteringResult, run_meth
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.resources import PipelineSettings, publish
+from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.storage import TableStore, atomic_write_text
 
 METHOD_DESCRIPTIONS = {
@@ -37,6 +38,7 @@ def _numeric_metadata(metrics: dict) -> dict:
 
 def _model_asset(method: str) -> dg.AssetsDefinition:
     @dg.asset(
+        automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
         name=method,
         group_name="models",
         io_manager_key="object_io_manager",
@@ -71,6 +73,7 @@ model_assets = [_model_asset(method) for method in METHODS]
 
 
 @dg.asset(
+    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
     group_name="models",
     io_manager_key="object_io_manager",
     kinds={"pandas", "json"},

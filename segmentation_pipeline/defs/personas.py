@@ -10,12 +10,14 @@ from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.resources import LLMNarrator, PipelineSettings, publish
+from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.features import CLASS_VALUE_PREFIX
 from segmentation_pipeline.storage import atomic_write_text, write_csv
 
 
 def _personas_asset(method: str) -> dg.AssetsDefinition:
     @dg.asset(
+        automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
         name=f"{method}_personas",
         group_name="personas",
         io_manager_key="object_io_manager",

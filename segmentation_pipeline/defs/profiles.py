@@ -9,10 +9,12 @@ from segmentation_pipeline import profiles
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.resources import PipelineSettings, publish
+from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
 
 
 def _profile_asset(method: str) -> dg.AssetsDefinition:
     @dg.asset(
+        automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
         name=f"{method}_profile",
         group_name="profiles",
         io_manager_key="object_io_manager",

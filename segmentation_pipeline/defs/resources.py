@@ -158,22 +158,28 @@ class ObjectIOManager(dg.ConfigurableIOManager):
 
 def executor_from_config(executor: ExecutorSettings) -> dg.ExecutorDefinition:
     """The configured executor: in-process (default), multiprocess, or dagster-k8s / dagster-celery
-    (installed with the `deploy` extra) configured with `executor.config`."""
+    (installed with the `deploy` extra) with `executor.config`, checked now so a typo fails on load."""
     if executor.type == "in_process":
         return dg.in_process_executor
     if executor.type == "multiprocess":
-        return dg.multiprocess_executor.configured({"max_concurrent": executor.max_concurrent, **executor.config})
-    package, module, name = {
-        "k8s": ("dagster-k8s", "dagster_k8s", "k8s_job_executor"),
-        "celery": ("dagster-celery", "dagster_celery", "celery_executor"),
-    }[executor.type]
-    try:
-        definition = getattr(importlib.import_module(module), name)
-    except ImportError:
-        raise ConfigError(
-            f"executor.type: {executor.type} needs the {package} package: pip install -e '.[deploy]'"
-        ) from None
-    return definition.configured(executor.config)
+        definition, settings = dg.multiprocess_executor, {"max_concurrent": executor.max_concurrent, **executor.config}
+    else:
+        package, module, name = {
+            "k8s": ("dagster-k8s", "dagster_k8s", "k8s_job_executor"),
+            "celery": ("dagster-celery", "dagster_celery", "celery_executor"),
+        }[executor.type]
+        try:
+            definition, settings = getattr(importlib.import_module(module), name), executor.config
+        except ImportError:
+            raise ConfigError(
+                f"executor.type: {executor.type} needs the {package} package: pip install -e '.[deploy]'"
+            ) from None
+    configured = definition.configured(settings)
+    checked = configured.apply_config_mapping({})
+    if not checked.success:
+        problems = "; ".join(error.message for error in checked.errors)
+        raise ConfigError(f"executor.config for {executor.type}: {problems}")
+    return configured
 
 
 settings = PipelineSettings()
