@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import dagster as dg
@@ -71,3 +73,13 @@ ONLINE_RETAIL_TRANSACTIONS = {
         "country": "Country",
     },
 }
+
+
+def send_json(handler: BaseHTTPRequestHandler, data: object) -> None:
+    """Answer an HTTP request of a test server with a JSON body."""
+    payload = json.dumps(data).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)

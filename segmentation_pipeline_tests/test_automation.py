@@ -18,7 +18,7 @@ import pytest
 from segmentation_pipeline import synthetic
 from segmentation_pipeline.config import CONFIG_ENV_VAR
 from segmentation_pipeline.storage import TableStore, read_manifest
-from segmentation_pipeline_tests.conftest import load_definitions, write_config
+from segmentation_pipeline_tests.conftest import load_definitions, send_json, write_config
 
 # Small and quick: every method still finds clusters on 200 customers.
 FAST_CLUSTERING = {"k_max": 5, "bootstraps": 3, "autoencoder_epochs": 10}
@@ -216,12 +216,7 @@ class _RecordingGraphQL(BaseHTTPRequestHandler):
         data = {"workspaceOrError": {"locationEntries": [{"name": "segmentation_pipeline.definitions"}]}}
         if "reloadRepositoryLocation" in body["query"]:
             data = {"reloadRepositoryLocation": {"__typename": "WorkspaceLocationEntry"}}
-        payload = json.dumps({"data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, {"data": data})
 
     def log_message(self, *args):
         pass

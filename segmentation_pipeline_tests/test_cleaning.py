@@ -12,6 +12,7 @@ from segmentation_pipeline import sources
 from segmentation_pipeline.cleaning import REJECT_REASONS, clean_transactions
 from segmentation_pipeline.sources import map_columns, read_table
 from segmentation_pipeline.storage import TableStore
+from segmentation_pipeline_tests.conftest import ONLINE_RETAIL_TRANSACTIONS
 
 ONLINE_RETAIL = Path(__file__).resolve().parents[2] / "shared/datasets/online_retail_sample.xlsx"
 ITEMISED = {
@@ -232,16 +233,7 @@ def test_months_stored_apart_read_back_as_one_table(tmp_path):
 def online_retail():
     if not ONLINE_RETAIL.is_file():
         pytest.skip(f"{ONLINE_RETAIL} is not available")
-    mapping = {
-        "customer_id": "CustomerID",
-        "invoice_id": "InvoiceNo",
-        "timestamp": "InvoiceDate",
-        "quantity": "Quantity",
-        "unit_price": "UnitPrice",
-        "product_id": "StockCode",
-        "description": "Description",
-        "country": "Country",
-    }
+    mapping = ONLINE_RETAIL_TRANSACTIONS["columns"]
     raw = map_columns(read_table(ONLINE_RETAIL), mapping, None, source=ONLINE_RETAIL.name)
     return raw, clean_transactions(raw)
 

@@ -10,7 +10,7 @@ import pytest
 
 from segmentation_pipeline.config import CONFIG_ENV_VAR
 from segmentation_pipeline.narrative import NarrativeError, request_narrative
-from segmentation_pipeline_tests.conftest import load_definitions, partition_range_tags, write_config
+from segmentation_pipeline_tests.conftest import load_definitions, partition_range_tags, send_json, write_config
 
 NARRATIVE = "Cluster 0 are loyal weekend shoppers; keep them with early access."
 
@@ -32,12 +32,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
         reply = {"unexpected": True} if self.path.startswith("/malformed") else {
             "choices": [{"message": {"role": "assistant", "content": NARRATIVE}}]
         }
-        payload = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, reply)
 
     def log_message(self, *args):
         pass
