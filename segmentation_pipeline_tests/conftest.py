@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -83,3 +85,15 @@ def send_json(handler: BaseHTTPRequestHandler, data: object) -> None:
     handler.send_header("Content-Length", str(len(payload)))
     handler.end_headers()
     handler.wfile.write(payload)
+
+
+def cleaned_log(lines: list[tuple], columns: list[str]) -> pd.DataFrame:
+    """A cleaned-transactions table from row tuples (invoice, customer, timestamp, quantity, unit_price, ...)."""
+    df = pd.DataFrame(lines, columns=columns)
+    df["timestamp"] = pd.to_datetime(df["timestamp"]).astype("datetime64[ns]")
+    df["quantity"] = df["quantity"].astype(np.float64)
+    df["unit_price"] = df["unit_price"].astype(np.float64)
+    df["amount"] = df["quantity"] * df["unit_price"]
+    df["is_return"] = df["quantity"] < 0
+    df.insert(0, "source_row", np.arange(len(df)))
+    return df

@@ -12,6 +12,7 @@ from segmentation_pipeline.features import (
     prefixed_columns,
 )
 from segmentation_pipeline.rfm import RFM_COLUMNS, compute_rfm
+from segmentation_pipeline_tests.conftest import cleaned_log
 
 COLUMNS = ["invoice_id", "customer_id", "timestamp", "quantity", "unit_price", "department", "product_class",
            "product_id", "country"]
@@ -19,14 +20,7 @@ COLUMNS = ["invoice_id", "customer_id", "timestamp", "quantity", "unit_price", "
 
 def make_log(lines):
     """Cleaned log from (invoice, customer, timestamp, quantity, unit_price, department, class, product, country)."""
-    df = pd.DataFrame(lines, columns=COLUMNS)
-    df["timestamp"] = pd.to_datetime(df["timestamp"]).astype("datetime64[ns]")
-    df["quantity"] = df["quantity"].astype(np.float64)
-    df["unit_price"] = df["unit_price"].astype(np.float64)
-    df["amount"] = df["quantity"] * df["unit_price"]
-    df["is_return"] = df["quantity"] < 0
-    df.insert(0, "source_row", np.arange(len(df)))
-    return df
+    return cleaned_log(lines, COLUMNS)
 
 
 LOG = make_log(

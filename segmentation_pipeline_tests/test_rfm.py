@@ -10,18 +10,12 @@ from segmentation_pipeline.rfm import (
     quintile_scores,
     segment_for,
 )
+from segmentation_pipeline_tests.conftest import cleaned_log
 
 
 def make_log(lines):
     """Cleaned log from (invoice, customer, timestamp, quantity, unit_price) tuples."""
-    df = pd.DataFrame(lines, columns=["invoice_id", "customer_id", "timestamp", "quantity", "unit_price"])
-    df["timestamp"] = pd.to_datetime(df["timestamp"]).astype("datetime64[ns]")
-    df["quantity"] = df["quantity"].astype(np.float64)
-    df["unit_price"] = df["unit_price"].astype(np.float64)
-    df["amount"] = df["quantity"] * df["unit_price"]
-    df["is_return"] = df["quantity"] < 0
-    df.insert(0, "source_row", np.arange(len(df)))
-    return df
+    return cleaned_log(lines, ["invoice_id", "customer_id", "timestamp", "quantity", "unit_price"])
 
 
 SMALL_LOG = [
