@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from segmentation_pipeline.paths import PROJECT_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PACKAGES = ("pandas", "numpy", "pyarrow", "scikit-learn", "dagster", "lifetimes")
 _STATUS = Path("/proc/self/status")
@@ -71,7 +71,7 @@ class ChildRun:
     stderr: str
 
 
-def run_child(command: list[str], env: dict | None = None, cwd: Path = PROJECT_ROOT) -> ChildRun:
+def run_child(command: list[str], env: dict | None = None, cwd: Path = REPO_ROOT) -> ChildRun:
     """Run a command to completion; its wall time and peak RSS come from wait4, so nothing else pollutes them."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -148,8 +148,8 @@ def _version(package: str) -> str | None:
 def _git_commit() -> str | None:
     """HEAD, with `+changes` when the working tree differs from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError):
         return None
     return head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")

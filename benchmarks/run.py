@@ -50,7 +50,9 @@ from benchmarks.workload import (
     parse_count,
 )
 from segmentation_pipeline.config import CONFIG_ENV_VAR
-from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, PROJECT_ROOT
+from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_SIZES = "100000,1000000"
 LARGE_ROWS = 10_000_000
@@ -303,7 +305,7 @@ class Bench:
 def _worker_env() -> dict:
     """Children import `benchmarks` from the project root, whatever the current directory."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env
 
 

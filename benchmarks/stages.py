@@ -23,12 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks import measure
-from segmentation_pipeline import cleaning, features, rfm
+from segmentation_pipeline.retail import cleaning, features, rfm
 from segmentation_pipeline.clustering.base import METHOD_NAMES
 from segmentation_pipeline.config import CANONICAL_COLUMNS, TransactionsSettings, load_config
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
-from segmentation_pipeline.synthetic import TRANSACTION_COLUMNS
-from segmentation_pipeline.transactions import load_raw
+from segmentation_pipeline.retail.synthetic import TRANSACTION_COLUMNS
+from segmentation_pipeline.retail.transactions import load_raw
 
 # The generated log names its columns canonically: map each to itself.
 IDENTITY_COLUMNS = {name: (name if name in TRANSACTION_COLUMNS else None) for name in CANONICAL_COLUMNS}
@@ -79,7 +79,7 @@ def compare(results: dict, customers: pd.DataFrame):
 
 
 def write_profiles(results: dict, basic: pd.DataFrame) -> list[Path]:
-    from segmentation_pipeline import profiles
+    from segmentation_pipeline.retail import profiles
 
     with tempfile.TemporaryDirectory() as directory:
         return [
@@ -90,7 +90,7 @@ def write_profiles(results: dict, basic: pd.DataFrame) -> list[Path]:
 
 
 def personas_for(results: dict, enriched: pd.DataFrame) -> dict[str, dict]:
-    from segmentation_pipeline import personas
+    from segmentation_pipeline.retail import personas
 
     return {method: personas.build_personas(result, enriched) for method, result in results.items()}
 

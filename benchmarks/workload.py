@@ -22,8 +22,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from benchmarks import stages
-from segmentation_pipeline import synthetic
-from segmentation_pipeline.paths import CONFIG_DIR, PROJECT_ROOT
+from segmentation_pipeline.retail import synthetic
+from segmentation_pipeline.paths import PACKAGE_DIR
+
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 DEFAULT_CACHE_DIR = BENCHMARKS_DIR / "cache"
@@ -93,18 +94,17 @@ def code_digest() -> str:
 
     The Dagster wiring and the CLI do not shape any stage input, so edits there keep the cache.
     """
-    package = PROJECT_ROOT / "segmentation_pipeline"
-    wiring = {package / "defs", package / "definitions.py", package / "cli.py", package / "runner.py"}
-    core = [p for p in sorted(package.rglob("*.py")) if not wiring & {p, *p.parents}]
+    wiring = {PACKAGE_DIR / "defs", PACKAGE_DIR / "orchestration", PACKAGE_DIR / "definitions.py", PACKAGE_DIR / "cli.py"}
+    core = [p for p in sorted(PACKAGE_DIR.rglob("*.py")) if not wiring & {p, *p.parents}]
     digest = hashlib.sha256()
-    for path in core + sorted(CONFIG_DIR.glob("*.yml")):
-        digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+    for path in core + sorted(PACKAGE_DIR.rglob("*.yml")):
+        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
 def _generator_digest() -> str:
-    digest = hashlib.sha256((PROJECT_ROOT / "segmentation_pipeline" / "synthetic.py").read_bytes())
+    digest = hashlib.sha256((PACKAGE_DIR / "retail" / "synthetic.py").read_bytes())
     for path in (synthetic.DEFAULT_PERSONAS_PATH, synthetic.DEFAULT_HIERARCHY_PATH):
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:12]

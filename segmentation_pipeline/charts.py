@@ -33,8 +33,8 @@ from matplotlib.transforms import ScaledTranslation
 from PIL import Image
 from sklearn.decomposition import PCA
 
-from segmentation_pipeline import personas as persona_rules
-from segmentation_pipeline.rfm import SEGMENT_DESCRIPTIONS
+from segmentation_pipeline.retail import personas as persona_rules
+from segmentation_pipeline.retail.rfm import SEGMENT_DESCRIPTIONS
 from segmentation_pipeline.storage import atomic_write_bytes
 
 DPI = 150

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from segmentation_pipeline import synthetic
+    from segmentation_pipeline.retail import synthetic
 
     started = time.perf_counter()
     data = synthetic.generate(
@@ -89,7 +89,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> PipelineConfig:
     """Validate the config (before Dagster loads anything) and point Dagster at it and at the instance."""
     from segmentation_pipeline.runner import ensure_instance_home
-    from segmentation_pipeline.transactions import inbox_files, inbox_label
+    from segmentation_pipeline.retail.transactions import inbox_files, inbox_label
 
     config_path = config_path_in_use(args.config)
     config = load_config(config_path)
@@ -151,7 +151,7 @@ def _dev(args: argparse.Namespace, extra: list[str]) -> int:
 
     The sensors and schedules learn the webserver's address, so they can have the definitions
     reloaded when a dropped file brings months outside the loaded partitions."""
-    from segmentation_pipeline.ui_snapshot import WEBSERVER_URL_ENV
+    from tools.ui_snapshot import WEBSERVER_URL_ENV
 
     _prepare(args)
     os.environ.setdefault(WEBSERVER_URL_ENV, _webserver_url(extra))

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from segmentation_pipeline.profiles import json_ready
+from segmentation_pipeline.jsonable import json_ready
 
 STABILITY_THRESHOLD = 0.75
 RECOMMENDATION_RULE = (

@@ -8,16 +8,15 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from segmentation_pipeline.clustering.base import ClusteringSettings
 from segmentation_pipeline.errors import ConfigError
-from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve
+from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve_against
 
 CONFIG_ENV_VAR = "SEGMENTATION_CONFIG"
 
@@ -107,8 +106,6 @@ class TransactionsSettings(_Section):
             raise ValueError("`path` is required when source is `file`")
         return self
 
-    def source_path(self) -> Path | None:
-        return resolve(self.path) if self.path else None
 
 
 class AutomationSettings(_Section):
@@ -122,9 +119,6 @@ class AutomationSettings(_Section):
     inbox_sensor_running: bool = False
     inbox_poll_seconds: int = Field(30, ge=5)
     automation_sensor_running: bool = False
-
-    def inbox_path(self) -> Path:
-        return resolve(self.inbox_dir)
 
 
 class ExecutorSettings(_Section):
@@ -163,8 +157,21 @@ class PipelineConfig(_Section):
     def clustering_settings(self) -> ClusteringSettings:
         return clustering_settings(self.clustering)
 
+    # Folder that relative paths are resolved against: the config file's folder, or the current
+    # directory for the built-in default (set by `parse_config`).
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    def resolve(self, path: str | Path) -> Path:
+        return resolve_against(self._base_dir, path)
+
     def output_path(self) -> Path:
-        return resolve(self.output_dir)
+        return self.resolve(self.output_dir)
+
+    def transactions_path(self) -> Path | None:
+        return self.resolve(self.transactions.path) if self.transactions.path else None
+
+    def inbox_path(self) -> Path:
+        return self.resolve(self.automation.inbox_dir)
 
 
 def clustering_settings(section: dict[str, Any]) -> ClusteringSettings:
@@ -209,21 +216,32 @@ def _allowed_keys(model: type[BaseModel], parents: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def parse_config(data: Any, source: str = "<config>") -> PipelineConfig:
-    """Validate an already-loaded mapping, raising ConfigError that names the source and keys."""
+def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> PipelineConfig:
+    """Validate an already-loaded mapping, raising ConfigError that names the source and keys.
+
+    Relative paths in it will resolve against `base_dir` (default: the current directory)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
     try:
-        return PipelineConfig.model_validate(data)
+        config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
         problems = "\n  ".join(_describe(error, PipelineConfig) for error in exc.errors())
         raise ConfigError(f"{source}: invalid configuration\n  {problems}") from None
+    config._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    return config
+
+
+def config_path_in_use(path: str | Path | None = None) -> Path:
+    """The config file: `path`, else $SEGMENTATION_CONFIG, else the built-in default; a relative
+    path is relative to the current directory, like any command-line path."""
+    chosen = path or os.environ.get(CONFIG_ENV_VAR)
+    return Path(chosen).expanduser().resolve() if chosen else DEFAULT_CONFIG_PATH
 
 
 def load_config(path: str | Path | None = None) -> PipelineConfig:
-    """Load and validate the config file: the given path, else $SEGMENTATION_CONFIG, else the default."""
+    """Load and validate the config file (see `config_path_in_use`)."""
     config_path = config_path_in_use(path)
     if not config_path.is_file():
         raise ConfigError(f"{config_path}: configuration file not found")
@@ -231,21 +249,5 @@ def load_config(path: str | Path | None = None) -> PipelineConfig:
         data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
-    return parse_config(data, source=str(config_path))
-
-
-def config_path_in_use(path: str | Path | None = None) -> Path:
-    chosen = path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH
-    return resolve(chosen)
-
-
-@lru_cache(maxsize=8)
-def _cached(path: Path, mtime_ns: int) -> PipelineConfig:
-    return load_config(path)
-
-
-def active_config() -> PipelineConfig:
-    """The configuration in force for this process, re-read when the file changes."""
-    path = config_path_in_use()
-    mtime = path.stat().st_mtime_ns if path.exists() else 0
-    return _cached(path, mtime)
+    base_dir = Path.cwd() if config_path == DEFAULT_CONFIG_PATH else config_path.parent
+    return parse_config(data, source=str(config_path), base_dir=base_dir)

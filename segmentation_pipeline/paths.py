@@ -1,14 +1,19 @@
-"""Where the project lives, so relative paths mean the same from the CLI, `dagster dev` and tests."""
+"""Where the package's own files live, and what a relative path in a config file means.
+
+The package ships its defaults (`pipeline.yml`, the synthetic personas and product hierarchy)
+inside itself, so a non-editable install runs from any directory. A relative path in a config file
+is relative to that file's folder (the file can be moved together with its data); in the built-in
+default config, which has no folder of the user's, it is relative to the current directory.
+"""
 
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = PROJECT_ROOT / "data" / "config"
-DEFAULT_CONFIG_PATH = CONFIG_DIR / "pipeline.yml"
-DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG_PATH = PACKAGE_DIR / "pipeline.yml"
+DAGSTER_HOME_NAME = ".dagster_home"  # the instance folder when $DAGSTER_HOME is not set
 
 
-def resolve(path: str | Path) -> Path:
-    """Resolve a configured path: absolute as given, relative to the project root otherwise."""
+def resolve_against(base: Path, path: str | Path) -> Path:
+    """`path` made absolute: as given when absolute (after ~ expansion), else under `base`."""
     path = Path(path).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return path if path.is_absolute() else (Path(base) / path).resolve()

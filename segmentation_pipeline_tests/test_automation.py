@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from segmentation_pipeline import synthetic
+from segmentation_pipeline.retail import synthetic
 from segmentation_pipeline.config import CONFIG_ENV_VAR
 from segmentation_pipeline.storage import TableStore, read_manifest
 from segmentation_pipeline_tests.conftest import load_definitions, send_json, write_config

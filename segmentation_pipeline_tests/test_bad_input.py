@@ -6,7 +6,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from segmentation_pipeline import cli, synthetic
+from segmentation_pipeline import cli
+from segmentation_pipeline.retail import synthetic
 from segmentation_pipeline.config import CONFIG_ENV_VAR
 from segmentation_pipeline_tests.conftest import load_definitions, partition_range_tags, write_config
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ import pytest
 from benchmarks import run, stages
 from benchmarks.markdown import performance_section
 from benchmarks.workload import SizeSpec, Workload, human_count, parse_count
-from segmentation_pipeline.paths import PROJECT_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 TINY_ROWS = 2000
 FEATURE_STAGES = ["ingest", "clean", "rfm", "basic_features"]
@@ -92,8 +93,8 @@ def test_worker_process_measures_one_stage(harness, tmp_path):
         sys.executable, "-m", "benchmarks.stages", "measure", "rfm", "--spec", spec.to_json(),
         "--data-dir", str(workload.data_dir), "--inputs-dir", str(workload.inputs_dir), "--result", str(result),
     ]
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    subprocess.run(command, check=True, cwd=PROJECT_ROOT, env=env, capture_output=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    subprocess.run(command, check=True, cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
     sample = json.loads(result.read_text())
     assert sample["seconds"] >= 0 and sample["peak_rss_mb"] > 0
 

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from segmentation_pipeline import charts
-from segmentation_pipeline.personas import build_personas
+from segmentation_pipeline.retail.personas import build_personas
 
 
 def stand_in_result(n=600, k=4, d=6, soft=True, seed=1, method="gmm", curve=None):

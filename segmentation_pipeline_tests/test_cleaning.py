@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmentation_pipeline import sources
-from segmentation_pipeline.cleaning import REJECT_REASONS, clean_transactions
-from segmentation_pipeline.sources import map_columns, read_table
+from segmentation_pipeline.cells import month_of
+from segmentation_pipeline.retail import sources
+from segmentation_pipeline.retail.cleaning import REJECT_REASONS, clean_transactions
+from segmentation_pipeline.readers import read_table
+from segmentation_pipeline.retail.sources import map_columns
 from segmentation_pipeline.storage import TableStore
 from segmentation_pipeline_tests.conftest import ONLINE_RETAIL_TRANSACTIONS
 
@@ -217,7 +219,7 @@ def test_months_stored_apart_read_back_as_one_table(tmp_path):
     """Per-month files hold different categories; read together they give the same rows and values."""
     rows = [(str(i), f"C{i % 3}", f"2010-{1 + i % 3:02d}-0{1 + i}", "1", "2", f"item {i % 4}") for i in range(8)]
     cleaned = clean_transactions(raw_table(rows)).cleaned
-    months = sources.month_of(cleaned["timestamp"])
+    months = month_of(cleaned["timestamp"])
     store = TableStore(tmp_path)
     for month in sorted(months.unique()):
         part = cleaned[(months == month).to_numpy()]

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from segmentation_pipeline import cleaning, features, personas, profiles, rfm, sources, synthetic
+from segmentation_pipeline.retail import cleaning, features, personas, profiles, rfm, sources, synthetic
 from segmentation_pipeline.clustering import METHODS, ClusteringSettings, run_method
 
 CANONICAL = ["invoice_id", "customer_id", "timestamp", "quantity", "unit_price", "product_id",

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.features import (
+from segmentation_pipeline.retail.features import (
     DAYS_PER_MONTH,
     basic_features,
     class_columns,
@@ -11,7 +11,7 @@ from segmentation_pipeline.features import (
     enriched_features,
     prefixed_columns,
 )
-from segmentation_pipeline.rfm import RFM_COLUMNS, compute_rfm
+from segmentation_pipeline.retail.rfm import RFM_COLUMNS, compute_rfm
 from segmentation_pipeline_tests.conftest import cleaned_log
 
 COLUMNS = ["invoice_id", "customer_id", "timestamp", "quantity", "unit_price", "department", "product_class",

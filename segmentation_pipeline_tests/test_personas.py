@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.personas import (
+from segmentation_pipeline.retail.personas import (
     ACTION_RULES,
     VALUE_TIER_THRESHOLDS,
     build_personas,

@@ -18,11 +18,11 @@ import yaml
 
 from segmentation_pipeline.config import CONFIG_ENV_VAR
 from segmentation_pipeline.errors import ConfigError
-from segmentation_pipeline.paths import PROJECT_ROOT
-from segmentation_pipeline.ui_snapshot import free_port
+REPO_ROOT = Path(__file__).resolve().parents[1]
+from tools.ui_snapshot import free_port
 from segmentation_pipeline_tests.conftest import load_definitions, write_config
 
-DEPLOY = PROJECT_ROOT / "deploy"
+DEPLOY = REPO_ROOT / "deploy"
 FAST = {
     "transactions": {"source": "synthetic", "synthetic": {"customers": 200, "months": 2, "seed": 7, "start_month": "2025-01"}},
     "clustering": {"k_max": 5, "bootstraps": 3, "autoencoder_epochs": 10},

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.profiles import (
+from segmentation_pipeline.retail.profiles import (
     CLUSTER_KEYS,
     METADATA_KEYS,
     ROOT_KEYS,

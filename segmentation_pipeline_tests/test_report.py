@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from segmentation_pipeline import charts
-from segmentation_pipeline.personas import build_personas
+from segmentation_pipeline.retail.personas import build_personas
 from segmentation_pipeline.report import build_report, report_references, write_report
 
 TOYS = '<b>Toys & "Games"</b>'  # a department name that must be escaped everywhere

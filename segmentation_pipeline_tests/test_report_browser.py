@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from segmentation_pipeline import charts
-from segmentation_pipeline.personas import build_personas
+from segmentation_pipeline.retail.personas import build_personas
 from segmentation_pipeline.report import build_report, report_references, write_report
 
 CHROMIUM = shutil.which("chromium") or (

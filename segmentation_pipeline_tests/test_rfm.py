@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.rfm import (
+from segmentation_pipeline.retail.rfm import (
     RFM_COLUMNS,
     SEGMENT_DESCRIPTIONS,
     compute_rfm,

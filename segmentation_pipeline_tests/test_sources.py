@@ -9,9 +9,11 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from segmentation_pipeline import sources
+from segmentation_pipeline import readers
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.sources import READ_INFO_ATTR, map_columns, month_of, read_table
+from segmentation_pipeline.cells import month_of
+from segmentation_pipeline.readers import READ_INFO_ATTR, read_table
+from segmentation_pipeline.retail.sources import map_columns
 
 HEADER = ["InvoiceNo", "CustomerID", "InvoiceDate", "Quantity", "UnitPrice", "Country"]
 ROWS = [
@@ -156,8 +158,8 @@ def test_xlsx_is_read_and_mixed_cells_become_text(tmp_path):
 
 def test_spreadsheet_cache_hits_only_for_the_same_bytes_and_options(tmp_path, monkeypatch):
     parses = []
-    parse = sources._parse_spreadsheet
-    monkeypatch.setattr(sources, "_parse_spreadsheet", lambda *args: parses.append(args) or parse(*args))
+    parse = readers._parse_spreadsheet
+    monkeypatch.setattr(readers, "_parse_spreadsheet", lambda *args: parses.append(args) or parse(*args))
     path = write_workbook(tmp_path / "export.xlsx", WORKBOOK_ROWS)
     cache = tmp_path / "cache"
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from segmentation_pipeline import synthetic
+from segmentation_pipeline.retail import synthetic
 from segmentation_pipeline.errors import InputDataError
 
 CUSTOMERS = 2000

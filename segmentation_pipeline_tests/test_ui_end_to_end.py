@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from segmentation_pipeline.config import CONFIG_ENV_VAR
-from segmentation_pipeline.ui_snapshot import find_chromium, free_port, graphql, start_webserver, stop_webserver, wait_until_ready
+from tools.ui_snapshot import find_chromium, free_port, graphql, start_webserver, stop_webserver, wait_until_ready
 from segmentation_pipeline_tests.conftest import load_definitions, write_config
 
 CLUSTERING = {"k_max": 5, "bootstraps": 3, "autoencoder_epochs": 10}
@@ -103,7 +103,7 @@ def test_screenshot_script_captures_lineage_and_history(served, tmp_path):
         pytest.skip("Chromium is not installed (Debian package: chromium)")
     from matplotlib import image
 
-    command = [sys.executable, "-m", "segmentation_pipeline.ui_snapshot", "--url", served.base_url, "--out", str(tmp_path), "--asset", "rfm"]
+    command = [sys.executable, "-m", "tools.ui_snapshot", "--url", served.base_url, "--out", str(tmp_path), "--asset", "rfm"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     for name, (width, height) in {"lineage.png": (1600, 1000), "lineage_assets.png": (2200, 1400), "rfm_history.png": (1600, 1000)}.items():

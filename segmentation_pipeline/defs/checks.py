@@ -9,7 +9,8 @@ import json
 import dagster as dg
 import yaml
 
-from segmentation_pipeline import charts, personas, profiles, validation
+from segmentation_pipeline import charts
+from segmentation_pipeline.retail import personas, profiles, validation
 from segmentation_pipeline import report as reporting
 from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.defs.resources import PipelineSettings, load_object

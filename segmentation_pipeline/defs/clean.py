@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline.cleaning import REJECT_REASONS, clean_transactions
+from segmentation_pipeline.retail.cleaning import REJECT_REASONS, clean_transactions
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.partitions import monthly_partitions
 from segmentation_pipeline.defs.resources import PipelineSettings

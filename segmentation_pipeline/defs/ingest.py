@@ -5,7 +5,7 @@ import pandas as pd
 
 from segmentation_pipeline.defs.partitions import monthly_partitions
 from segmentation_pipeline.defs.resources import PipelineSettings, month_of_partition_key
-from segmentation_pipeline.transactions import MONTH_COLUMN, RawTransactions, ground_truth, inbox_files, load_raw
+from segmentation_pipeline.retail.transactions import MONTH_COLUMN, RawTransactions, ground_truth, inbox_files, load_raw
 
 OWNERS = ["team:customer-analytics"]
 

@@ -22,8 +22,8 @@ import pandas as pd
 
 from segmentation_pipeline.config import OPEN_ENDED, PipelineConfig, active_config
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.transactions import data_months, inbox_files
-from segmentation_pipeline.ui_snapshot import WEBSERVER_URL_ENV, graphql
+from segmentation_pipeline.retail.transactions import data_months, inbox_files
+from tools.ui_snapshot import WEBSERVER_URL_ENV, graphql
 
 logger = logging.getLogger(__name__)
 

@@ -5,13 +5,13 @@ import json
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline import personas, profiles
+from segmentation_pipeline.retail import personas, profiles
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.resources import LLMNarrator, PipelineSettings, publish
 from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
-from segmentation_pipeline.features import CLASS_VALUE_PREFIX
+from segmentation_pipeline.retail.features import CLASS_VALUE_PREFIX
 from segmentation_pipeline.storage import atomic_write_text, write_csv
 
 

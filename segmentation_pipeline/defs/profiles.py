@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline import profiles
+from segmentation_pipeline.retail import profiles
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.defs.ingest import OWNERS
 from segmentation_pipeline.defs.resources import PipelineSettings, publish

@@ -14,7 +14,7 @@ from segmentation_pipeline.config import ExecutorSettings, PipelineConfig, activ
 from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.narrative import NarrativeError, request_narrative
 from segmentation_pipeline.storage import TableStore, atomic_path, record_in_manifest
-from segmentation_pipeline.transactions import MONTH_COLUMN
+from segmentation_pipeline.retail.transactions import MONTH_COLUMN
 
 
 class PipelineSettings(dg.ConfigurableResource):

@@ -17,7 +17,7 @@ import dagster as dg
 from segmentation_pipeline.config import active_config
 from segmentation_pipeline.defs.partitions import current_partitions, partition_range_tags, stale_window_reason
 from segmentation_pipeline.defs.schedules import TRIGGER_TAG, full_refresh_job
-from segmentation_pipeline.transactions import inbox_files
+from segmentation_pipeline.retail.transactions import inbox_files
 
 # Unpartitioned assets: refresh once any upstream asset (or month) was updated and none is missing
 # or still running.

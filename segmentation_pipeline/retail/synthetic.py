@@ -30,10 +30,10 @@ from pydantic import (
 )
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.paths import CONFIG_DIR
 
-DEFAULT_PERSONAS_PATH = CONFIG_DIR / "personas.yml"
-DEFAULT_HIERARCHY_PATH = CONFIG_DIR / "product_hierarchy.yml"
+
+DEFAULT_PERSONAS_PATH = Path(__file__).parent / "personas.yml"
+DEFAULT_HIERARCHY_PATH = Path(__file__).parent / "product_hierarchy.yml"
 
 TRANSACTION_COLUMNS = (
     "invoice_id",

@@ -1,7 +1,7 @@
 """Screenshots of the Dagster UI with headless Chromium: the asset lineage and one asset's history.
 
-    python -m segmentation_pipeline.ui_snapshot --out ui-snapshots            # starts its own webserver
-    python -m segmentation_pipeline.ui_snapshot --url http://127.0.0.1:3000   # a running `dagster dev`
+    python -m tools.ui_snapshot --out ui-snapshots            # starts its own webserver
+    python -m tools.ui_snapshot --url http://127.0.0.1:3000   # a running `dagster dev`
 
 Without --url it starts `dagster-webserver` on 127.0.0.1 (a free port) over the same instance as the
 CLI ($DAGSTER_HOME, default `<project>/.dagster_home`) and stops it by its PID afterwards. Before each
@@ -218,7 +218,7 @@ def take_snapshots(base_url: str, out_dir: Path, asset: str, chromium: str) -> l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m segmentation_pipeline.ui_snapshot", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.ui_snapshot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running webserver (default: start one over $DAGSTER_HOME)")
     parser.add_argument("--out", default="ui-snapshots", help="folder for the PNG files (default: ui-snapshots)")

@@ -1,0 +1,231 @@
+"""Read a table file exactly as the user exported it: csv/txt with any delimiter and encoding,
+spreadsheets (with a parse cache keyed on content), parquet.
+
+Users export from shops, ERPs, CRMs and spreadsheets, so nothing here expects them to edit the file.
+Every domain reads its input through `read_table`; mapping the columns to a domain's canonical table
+is the domain's business. Problems with the file as a whole raise `InputDataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+from python_calamine import CalamineError
+
+from segmentation_pipeline.cells import as_text
+from segmentation_pipeline.errors import InputDataError
+
+logger = logging.getLogger(__name__)
+
+READ_INFO_ATTR = "read_info"
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+FALLBACK_ENCODINGS = ("utf-8", "cp1252", "latin-1")  # latin-1 decodes any byte, so the chain always ends
+SNIFF_BYTES = 64 * 1024
+DELIMITER_CANDIDATES = (",", ";", "\t", "|")
+WHITESPACE_SEPARATOR = r"\s+"
+CACHE_FORMAT_VERSION = "1"  # bump when the parsed table's layout changes, so old cache files are ignored
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def read_table(
+    path: str | Path,
+    read_options: dict | None = None,
+    encoding: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """Read a .xlsx/.xls/.csv/.txt/.parquet file with all its columns, as the file has them.
+
+    `read_options` go to the pandas reader (e.g. `{"sep": ";"}`, `{"sheet_name": "2011"}`); a text file's
+    delimiter is detected when none is given. With `encoding=None` a text file is read as UTF-8, falling
+    back to cp1252 then latin-1. Spreadsheets are cached as parquet under `cache_dir`, keyed by the file's
+    content and the read options. How the file was read is in `table.attrs[READ_INFO_ATTR]`.
+    """
+    path = Path(path)
+    options = dict(read_options or {})
+    if not path.is_file():
+        raise InputDataError(f"Transaction file '{path}' does not exist or is not a file.")
+    suffix = path.suffix.lower()
+    if suffix not in EXCEL_SUFFIXES + TEXT_SUFFIXES + PARQUET_SUFFIXES:
+        supported = ", ".join(EXCEL_SUFFIXES + TEXT_SUFFIXES + PARQUET_SUFFIXES)
+        raise InputDataError(f"Transaction file '{path}' has the unsupported type '{suffix}'; use one of {supported}.")
+    if path.stat().st_size == 0:
+        raise InputDataError(f"Transaction file '{path}' is empty (0 bytes).")
+
+    if suffix in EXCEL_SUFFIXES:
+        table, info = _read_spreadsheet(path, options, cache_dir)
+    elif suffix in TEXT_SUFFIXES:
+        table, info = _read_text(path, options, encoding)
+    else:
+        table, info = _read_parquet(path, options), {"format": "parquet"}
+
+    if len(table) == 0:
+        raise InputDataError(f"Transaction file '{path}' has no data rows, only a header or nothing at all.")
+    table.attrs[READ_INFO_ATTR] = {"path": str(path), **info}
+    return table
+
+
+def _read_text(path: Path, options: dict, encoding: str | None) -> tuple[pd.DataFrame, dict]:
+    """Delimited text, every cell read as text so ids like '00123' survive; map_columns parses types."""
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+        whole_file = not handle.read(1)
+    if encoding is not None:
+        _check_encoding_name(encoding, path)
+        encodings: tuple[str, ...] = (encoding,)
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings = ("utf-16",)
+    else:
+        encodings = FALLBACK_ENCODINGS
+    if b"\x00" in head and not codecs.lookup(encodings[0]).name.startswith(("utf-16", "utf-32")):
+        raise InputDataError(f"Transaction file '{path}' is binary, not delimited text (it contains NUL bytes).")
+
+    if "sep" not in options and "delimiter" not in options:
+        sample = head.decode(encodings[0] if encodings[0] == "utf-16" else "latin-1", errors="replace")
+        options["sep"] = _detect_delimiter(sample, whole_file)
+    separator = options.get("sep", options.get("delimiter"))
+    if separator is None or (len(separator) > 1 and separator != WHITESPACE_SEPARATOR):
+        options.setdefault("engine", "python")  # regex separators and pandas' own sniffing need it
+    reader_options = {"dtype": str, "keep_default_na": False, "na_values": [""], **options}
+
+    rejected: list[str] = []
+    for candidate in encodings:
+        try:
+            table = pd.read_csv(path, encoding=candidate, **reader_options)
+        except UnicodeError:
+            rejected.append(candidate)
+            continue
+        except pd.errors.EmptyDataError:
+            raise InputDataError(f"Transaction file '{path}' has no data rows, only blank lines.") from None
+        except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+            raise InputDataError(f"Transaction file '{path}' cannot be read as delimited text: {exc}") from None
+        note = f"'{path.name}' is not valid {' or '.join(rejected)} text; read it as {candidate}" if rejected else None
+        if note:
+            logger.warning(note)
+        return table, {"format": "text", "encoding": candidate, "encoding_note": note, "delimiter": separator}
+    raise InputDataError(
+        f"Transaction file '{path}' cannot be decoded as {' or '.join(rejected)}; "
+        "give the file's encoding (e.g. cp1252), or none to try utf-8, cp1252 and latin-1."
+    )
+
+
+def _check_encoding_name(encoding: str, path: Path) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputDataError(f"Encoding '{encoding}' given for '{path}' is not a known text encoding.") from None
+
+
+def _detect_delimiter(sample: str, whole_file: bool) -> str:
+    """The candidate that splits every sampled line into the same number (> 1) of fields, most fields first.
+
+    Parsing with the csv module (not counting characters) keeps delimiters inside quoted text from voting.
+    """
+    if not whole_file and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # the last line may be cut off mid-way
+    best, best_fields = None, 1
+    for delimiter in DELIMITER_CANDIDATES:
+        try:
+            counts = {len(row) for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row}
+        except csv.Error:
+            continue
+        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
+            best, best_fields = delimiter, fields
+    if best is not None:
+        return best
+    whitespace_counts = {len(line.split()) for line in sample.splitlines() if line.strip()}
+    if len(whitespace_counts) == 1 and whitespace_counts.pop() > 1:
+        return WHITESPACE_SEPARATOR
+    return ","  # one column, or too irregular to tell: map_columns then lists the columns it did find
+
+
+def _read_parquet(path: Path, options: dict) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, **options)
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError derive from these
+        raise InputDataError(
+            f"Transaction file '{path}' cannot be read as parquet (corrupt or truncated?): {exc}"
+        ) from None
+
+
+def _read_spreadsheet(path: Path, options: dict, cache_dir: str | Path | None) -> tuple[pd.DataFrame, dict]:
+    """Parse the workbook, or reuse the parquet copy parsed from the same bytes with the same options."""
+    info = {"format": "spreadsheet", "cache": "off"}
+    if cache_dir is None:
+        return _parse_spreadsheet(path, options), info
+    cache_file = Path(cache_dir) / f"{path.stem}-{_cache_key(path, options)}.parquet"
+    if cache_file.is_file():
+        try:
+            return pd.read_parquet(cache_file), {**info, "cache": "hit", "cache_file": str(cache_file)}
+        except (ImportError, ValueError, OSError) as exc:
+            logger.warning("ignoring unreadable cache file %s: %s", cache_file, exc)
+    table = _parse_spreadsheet(path, options)
+    stored = _store_in_cache(table, cache_file)
+    return table, {**info, "cache": "miss", "cache_file": str(cache_file) if stored else None}
+
+
+def _parse_spreadsheet(path: Path, options: dict) -> pd.DataFrame:
+    try:
+        table = pd.read_excel(path, **{"engine": "calamine", **options})
+    except (CalamineError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise InputDataError(
+            f"Transaction file '{path}' cannot be read as a spreadsheet (corrupt or truncated?): {exc}"
+        ) from None
+    if isinstance(table, dict):
+        raise InputDataError(f"read_options for '{path}' select several sheets; set sheet_name to a single sheet.")
+    return parquet_safe(table)
+
+
+def _cache_key(path: Path, options: dict) -> str:
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256")
+    digest.update(json.dumps([CACHE_FORMAT_VERSION, options], sort_keys=True, default=repr).encode())
+    return digest.hexdigest()[:32]
+
+
+def _store_in_cache(table: pd.DataFrame, cache_file: Path) -> bool:
+    """Write atomically, so a killed run never leaves a half-written cache file that looks valid."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{cache_file.name}.", suffix=".tmp", dir=cache_file.parent)
+    os.close(handle)
+    try:
+        table.to_parquet(temp_name, index=False)
+        os.replace(temp_name, cache_file)
+        return True
+    except (ImportError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+        logger.warning("could not cache the parsed spreadsheet as %s: %s", cache_file, exc)
+        return False
+    finally:
+        Path(temp_name).unlink(missing_ok=True)
+
+
+def parquet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """Text column names, and columns mixing numbers and text (Excel invoice numbers) rendered as text.
+
+    Parquet needs one type per column; rendering as text keeps every cell's value as the file shows it.
+    """
+    table = table.rename(columns=str)
+    mixed = [
+        name
+        for name in table.columns
+        if table[name].dtype == object and pd.api.types.infer_dtype(table[name], skipna=True).startswith("mixed")
+    ]
+    if mixed:
+        table = table.assign(**{name: as_text(table[name]) for name in mixed})
+    return table
+

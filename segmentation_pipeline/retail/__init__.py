@@ -1,0 +1,1 @@
+"""The retail domain: transaction logs -> cleaned rows -> RFM and customer features -> personas."""

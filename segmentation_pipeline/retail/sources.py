@@ -1,0 +1,170 @@
+"""Map a transaction file's columns to the canonical raw transaction table.
+
+Cells that cannot be parsed are kept (as NaN/NaT) and described in `parse_errors`, so cleaning can
+reject and count them; only problems with the column as a whole (missing columns, wrong column types)
+raise `InputDataError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from segmentation_pipeline.cells import (
+    MAX_UNPARSEABLE_SHARE,
+    as_text,
+    clean_text,
+    id_text,
+    parse_numbers,
+    parse_timestamps,
+)
+from segmentation_pipeline.config import CANONICAL_COLUMNS
+from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.readers import parquet_safe
+
+ID_COLUMNS = ("customer_id", "invoice_id", "product_id")
+# Text columns are categorical with sorted categories (so code order is name order), except these, whose
+# many distinct values would make sorting cost more than it saves.
+UNSORTED_TEXT_COLUMNS = ("invoice_id",)
+NUMERIC_COLUMNS = ("quantity", "unit_price", "amount")
+REQUIRED_COLUMNS = ("customer_id", "timestamp")
+# Names this module and cleaning give columns: an unmapped file column so named is kept as `file:<name>`,
+# so that, say, an unmapped 'amount' cannot pass for the real one.
+RESERVED_COLUMNS = frozenset(CANONICAL_COLUMNS) | {"source_row", "parse_errors", "is_return", "reject_reason"}
+MIN_CUSTOMERS = 2
+
+
+# ------------------------------------------------------------------------------------------- mapping
+
+
+def map_columns(
+    df: pd.DataFrame,
+    columns: Mapping[str, str | None],
+    timestamp_format: str | None,
+    source: str,
+) -> pd.DataFrame:
+    """The canonical raw table: `source_row`, typed canonical columns, `parse_errors`, unmapped columns.
+
+    `columns` maps canonical names to the file's column names (None = not in the file). Every input
+    row is kept; cells that cannot be parsed become NaN/NaT and are listed in that row's `parse_errors`.
+    An unmapped column named like a canonical column is kept as `file:<name>`.
+    """
+    mapping = _checked_mapping(df, columns, source)
+    if len(df) == 0:
+        raise InputDataError(f"'{source}' has no data rows.")
+    index = pd.RangeIndex(len(df))
+    parsed: dict[str, pd.Series] = {"source_row": pd.Series(np.arange(len(df), dtype=np.int64), index=index)}
+    unparseable: list[tuple[str, pd.Series, np.ndarray]] = []
+    for canonical, file_column in mapping.items():
+        values = df[file_column].reset_index(drop=True)
+        described = f"Column '{file_column}' (mapped to {canonical}) in '{source}'"
+        if canonical in NUMERIC_COLUMNS:
+            result, bad = parse_numbers(values)
+            _require_mostly_parsed(values, result, bad, described, "numbers")
+        elif canonical == "timestamp":
+            result, bad = parse_timestamps(values, timestamp_format, described)
+            _require_mostly_parsed(values, result, bad, described, "dates and times")
+        else:
+            sort = canonical not in UNSORTED_TEXT_COLUMNS
+            result, bad = (id_text(values, sort) if canonical in ID_COLUMNS else clean_text(values, sort)), None
+        parsed[canonical] = result
+        if bad is not None and bad.any():
+            unparseable.append((canonical, values, bad))
+
+    _require_values(parsed, mapping, source)
+    _require_several_customers(parsed["customer_id"], mapping["customer_id"], source)
+    parsed["parse_errors"] = _describe_parse_errors(unparseable, len(df))
+    raw = pd.DataFrame(parsed, index=index)
+
+    used = set(mapping.values())
+    kept = parquet_safe(df[[c for c in df.columns if c not in used]].reset_index(drop=True))
+    kept = kept.rename(columns=lambda name: f"file:{name}" if name in RESERVED_COLUMNS else name)
+    return pd.concat([raw, kept], axis=1)
+
+
+def _checked_mapping(df: pd.DataFrame, columns: Mapping[str, str | None], source: str) -> dict[str, str]:
+    """Canonical name -> file column, in canonical order; raises on unknown, missing or absent columns."""
+    unknown = sorted(set(columns) - set(CANONICAL_COLUMNS))
+    if unknown:
+        raise InputDataError(
+            f"Column mapping for '{source}' names unknown canonical columns {', '.join(unknown)}; "
+            f"known: {', '.join(CANONICAL_COLUMNS)}."
+        )
+    by_name = {str(name): name for name in df.columns}
+    mapping = {c: by_name.get(str(columns[c]), columns[c]) for c in CANONICAL_COLUMNS if columns.get(c) is not None}
+    for canonical in REQUIRED_COLUMNS:
+        if canonical not in mapping:
+            raise InputDataError(f"No column of '{source}' is mapped to {canonical}, which is required.")
+    if "amount" not in mapping and not {"quantity", "unit_price"} <= mapping.keys():
+        raise InputDataError(
+            f"No column of '{source}' is mapped to amount, nor to both quantity and unit_price; "
+            "line revenue needs one of them."
+        )
+    missing = [(c, f) for c, f in mapping.items() if f not in df.columns]
+    if missing:
+        available = [str(name) for name in df.columns]
+        described = ", ".join(f"'{f}' (mapped to {c})" for c, f in missing)
+        hints = [hint for _, f in missing if (hint := _closest(str(f), available))]
+        did_you_mean = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise InputDataError(
+            f"Column {described} is not in '{source}'{did_you_mean}; "
+            f"its columns are: {', '.join(available) or '(none)'}."
+        )
+    return mapping
+
+
+def _closest(name: str, available: list[str]) -> str | None:
+    lowered = [a.lower() for a in available]
+    close = difflib.get_close_matches(name.lower(), lowered, n=1, cutoff=0.75)
+    return f"'{available[lowered.index(close[0])]}'" if close else None
+
+
+def _require_mostly_parsed(values: pd.Series, result: pd.Series, bad: np.ndarray, described: str, kind: str) -> None:
+    """Some bad cells are dirt that cleaning rejects; a column where most cells fail is mapped wrongly."""
+    unparsed = int(bad.sum())
+    non_empty = unparsed + int(result.notna().sum())
+    if unparsed and unparsed > MAX_UNPARSEABLE_SHARE * non_empty:
+        examples = ", ".join(f"'{v}'" for v in as_text(values[bad]).drop_duplicates().head(3))
+        raise InputDataError(
+            f"{described} does not hold {kind}: {unparsed:,} of its {non_empty:,} non-empty cells "
+            f"cannot be read as {kind}, e.g. {examples}."
+        )
+
+
+def _require_values(parsed: dict[str, pd.Series], mapping: dict[str, str], source: str) -> None:
+    revenue = ("quantity", "unit_price") if {"quantity", "unit_price"} <= mapping.keys() else ("amount",)
+    for canonical in REQUIRED_COLUMNS + revenue:
+        if parsed[canonical].isna().all():
+            raise InputDataError(
+                f"Column '{mapping[canonical]}' (mapped to {canonical}) in '{source}' is empty: "
+                f"none of its {len(parsed[canonical]):,} cells has a value."
+            )
+
+
+def _require_several_customers(customer_ids: pd.Series, file_column: str, source: str) -> None:
+    distinct = customer_ids.nunique()
+    if distinct < MIN_CUSTOMERS:
+        raise InputDataError(
+            f"Column '{file_column}' (mapped to customer_id) in '{source}' has {distinct} distinct customer "
+            f"({customer_ids.dropna().iloc[0]!r}); segmentation needs at least {MIN_CUSTOMERS} customers."
+        )
+
+
+def _describe_parse_errors(unparseable: list[tuple[str, pd.Series, np.ndarray]], rows: int) -> pd.Series:
+    """"timestamp='2011-13-45'; quantity='abc'" per row, built only over the (few) rows with bad cells."""
+    if not unparseable:  # the usual case: an all-missing column, without a Python object per row
+        return pd.Series(pd.array(pa.nulls(rows, pa.large_string()), dtype="str"))
+    messages = np.full(rows, np.nan, dtype=object)
+    for canonical, values, bad in unparseable:
+        positions = np.flatnonzero(bad)
+        cells = as_text(values.iloc[positions]).str.slice(0, 60).to_numpy(dtype=object)
+        described = f"{canonical}='" + cells + "'"
+        current = messages[positions]
+        first = pd.isna(current)
+        messages[positions] = np.where(first, described, current.astype(str) + "; " + described)
+    return pd.Series(messages, dtype="str")
+

@@ -1,0 +1,168 @@
+"""The transaction log in force as one raw table: the files dropped in the inbox, else the configured source.
+
+The inbox is the upload: while it holds transaction files, all of them together (in name order) are
+the log, read with the configured column mapping; an empty inbox falls back to the configured file or
+the embedded generator. Every path goes through the same column mapping, so synthetic data exercises
+exactly the code a real export does. Each raw row also gets the month it belongs to.
+
+Nothing here runs when the Dagster definitions load: the months of the log are found when a run is
+prepared (CLI, schedule, sensor), from a cache keyed on the files' content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from segmentation_pipeline import readers
+from segmentation_pipeline.cells import month_of
+from segmentation_pipeline.config import CANONICAL_COLUMNS, PipelineConfig, TransactionsSettings
+from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.retail import sources, synthetic
+from segmentation_pipeline.storage import atomic_write_text, write_parquet
+
+MONTH_COLUMN = "partition_month"
+SOURCE_FILE_COLUMN = "source_file"  # inbox data: which file a row came from (with `source_row`, its line)
+INBOX_SUFFIXES = readers.EXCEL_SUFFIXES + readers.TEXT_SUFFIXES + readers.PARQUET_SUFFIXES
+
+
+@dataclass(frozen=True)
+class RawTransactions:
+    table: pd.DataFrame  # canonical raw table plus the month each row belongs to (MONTH_COLUMN)
+    source: str  # human description of where the rows came from
+    customers: pd.DataFrame | None  # ground truth, synthetic data only
+
+
+@dataclass(frozen=True)
+class TransactionLog:
+    """Which log is in force: inbox files, the configured file, or the embedded generator."""
+
+    settings: TransactionsSettings
+    files: tuple[Path, ...]  # inbox files, or the one configured file; empty for synthetic data
+    from_inbox: bool
+
+    @property
+    def synthetic(self) -> bool:
+        return not self.files
+
+    def label(self) -> str:
+        if self.from_inbox:
+            return f"inbox {self.files[0].parent}: " + ", ".join(path.name for path in self.files)
+        if self.synthetic:
+            s = self.settings.synthetic
+            return f"synthetic data ({s.customers} customers, {s.months} months from {s.start_month}, seed {s.seed})"
+        return str(self.files[0])
+
+    def fingerprint(self) -> str:
+        """Changes when the log may have changed (settings, file names, sizes, modification times);
+        cheap, so sensors can poll it without reading the data."""
+        digest = hashlib.sha256(self.settings.model_dump_json().encode())
+        for path in self.files:
+            stat = path.stat() if path.exists() else None
+            digest.update(f"{path}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}".encode())
+        return digest.hexdigest()[:16]
+
+
+def inbox_files(folder: Path) -> list[Path]:
+    """Transaction files in the inbox, by name. Hidden files, Office lock files (`~$...`) and other
+    types (partial downloads such as `.part` or `.crdownload`) are not transaction files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and not path.name.startswith((".", "~$")) and path.suffix.lower() in INBOX_SUFFIXES
+    )
+
+
+def log_in_force(config: PipelineConfig) -> TransactionLog:
+    inbox = inbox_files(config.inbox_path())
+    if inbox:
+        return TransactionLog(config.transactions, tuple(inbox), from_inbox=True)
+    path = config.transactions_path()
+    return TransactionLog(config.transactions, (path,) if path else (), from_inbox=False)
+
+
+def load_raw(log: TransactionLog, cache_dir: Path) -> RawTransactions:
+    """Read and map the log in force; every row is kept."""
+    settings = log.settings
+    if log.synthetic:
+        data = _synthetic(settings, cache_dir)
+        identity = {name: (name if name in data.transactions.columns else None) for name in CANONICAL_COLUMNS}
+        table = sources.map_columns(data.transactions, identity, None, source="synthetic data")
+        return RawTransactions(_with_month(table), log.label(), data.customers)
+    tables = [_mapped_file(settings, path, cache_dir) for path in log.files]
+    if log.from_inbox:
+        tables = [table.assign(**{SOURCE_FILE_COLUMN: path.name}) for table, path in zip(tables, log.files)]
+    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    return RawTransactions(_with_month(table), log.label(), None)
+
+
+def ground_truth(log: TransactionLog, cache_dir: Path) -> pd.DataFrame | None:
+    """The synthetic customers' true profiles; None for real data (a file or the inbox)."""
+    return _synthetic(log.settings, cache_dir).customers if log.synthetic else None
+
+
+def data_months(log: TransactionLog, cache_dir: Path) -> list[str]:
+    """The months ('YYYY-MM', sorted) in which the log has transactions.
+
+    Synthetic data knows its months; each file is read once per content and reading settings and
+    the answer cached, so preparing a run on an unchanged export costs a hash of the file.
+    """
+    if log.synthetic:
+        start = pd.Period(log.settings.synthetic.start_month, freq="M")
+        return [str(start + offset) for offset in range(log.settings.synthetic.months)]
+    months: set[str] = set()
+    for path in log.files:
+        months.update(_file_months(log.settings, path, cache_dir))
+    return sorted(months)
+
+
+def _mapped_file(settings: TransactionsSettings, path: Path, cache_dir: Path) -> pd.DataFrame:
+    frame = readers.read_table(path, settings.read_options, settings.encoding, cache_dir=cache_dir)
+    return sources.map_columns(frame, settings.columns.as_dict(), settings.timestamp_format, source=str(path))
+
+
+def _file_months(settings: TransactionsSettings, path: Path, cache_dir: Path) -> list[str]:
+    if not Path(path).is_file():
+        raise InputDataError(f"Transaction file '{path}' does not exist or is not a file.")
+    with open(path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256")
+    reading = settings.model_dump(include={"columns", "read_options", "timestamp_format", "encoding"})
+    digest.update(json.dumps(reading, sort_keys=True, default=str).encode())
+    cached = Path(cache_dir) / f"months_{digest.hexdigest()[:16]}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    months = sorted(month_of(_mapped_file(settings, path, cache_dir)["timestamp"]).dropna().unique())
+    if not months:
+        raise InputDataError(f"{path}: column `{settings.columns.timestamp}`: no timestamp could be parsed")
+    atomic_write_text(cached, json.dumps(months))
+    return months
+
+
+def _with_month(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    table[MONTH_COLUMN] = month_of(table["timestamp"])
+    return table
+
+
+def _synthetic(settings: TransactionsSettings, cache_dir: Path) -> synthetic.SyntheticData:
+    """Generate once per settings and persona/product files; later runs read the cached parquet."""
+    s = settings.synthetic
+    digest = hashlib.sha256(json.dumps(s.model_dump(), sort_keys=True).encode())
+    for path in (synthetic.DEFAULT_PERSONAS_PATH, synthetic.DEFAULT_HIERARCHY_PATH):
+        digest.update(Path(path).read_bytes())
+    key = digest.hexdigest()[:16]
+    transactions_path = cache_dir / f"synthetic_{key}_transactions.parquet"
+    customers_path = cache_dir / f"synthetic_{key}_customers.parquet"
+    if transactions_path.exists() and customers_path.exists():
+        return synthetic.SyntheticData(pd.read_parquet(transactions_path), pd.read_parquet(customers_path))
+    data = synthetic.generate(customers=s.customers, months=s.months, seed=s.seed, start_month=s.start_month)
+    write_parquet(data.transactions, transactions_path)
+    write_parquet(data.customers, customers_path)
+    return data
