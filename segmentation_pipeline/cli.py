@@ -1,9 +1,9 @@
-"""`segmentation-pipeline`: run the whole pipeline, backfill months, run the checks, open the UI, or
-write synthetic transactions.
+"""`segmentation-pipeline`: run the whole pipeline, backfill months, run the checks, open the UI, list
+or roll back the published outputs, or write synthetic transactions.
 
 Every command that touches Dagster uses the persistent instance in $DAGSTER_HOME (default
-`<project>/.dagster_home`, created with a default dagster.yaml when missing), so the UI shows the
-history of CLI runs.
+`.dagster_home` in the current directory, created with a default dagster.yaml when missing), so the
+UI shows the history of CLI runs. `--config` is a path relative to the current directory.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ import sys
 import time
 from pathlib import Path
 
+from segmentation_pipeline import layout
 from segmentation_pipeline.config import CONFIG_ENV_VAR, PipelineConfig, config_path_in_use, load_config
 from segmentation_pipeline.errors import ConfigError, InputDataError
-from segmentation_pipeline.paths import DEFAULT_DAGSTER_HOME, resolve
+from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
 
 DEFINITIONS_MODULE = "segmentation_pipeline.definitions"
+LOCATION_NAME = "segmentation_pipeline"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="segmentation-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    config_help = f"pipeline YAML (default: ${CONFIG_ENV_VAR} or data/config/pipeline.yml)"
+    config_help = f"pipeline YAML (default: ${CONFIG_ENV_VAR}, else the built-in default)"
 
     run = commands.add_parser("run", help="materialize every asset, all month partitions, as one run")
     run.add_argument("--config", help=config_help)
@@ -36,9 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--to", dest="last", metavar="YYYY-MM", help="last month (default: the log's last)")
     backfill.add_argument("--config", help=config_help)
 
-    check = commands.add_parser("check", help="run every asset check on the stored tables; exit 1 if one fails")
+    check = commands.add_parser("check", help="run every asset check on the published outputs; exit 1 if one fails")
     check.add_argument("--strict", action="store_true", help="warnings (non-blocking checks) fail too")
     check.add_argument("--config", help=config_help)
+
+    outputs = commands.add_parser("outputs", help="list the published output sets, or roll back to an earlier one")
+    outputs.add_argument("--rollback", nargs="?", const="", metavar="SET_ID",
+                         help="make SET_ID (default: the set before the current one) current again")
+    outputs.add_argument("--config", help=config_help)
 
     dev = commands.add_parser(  # no -h of its own: `-h HOST` and every other option go to dagster dev
         "dev",
@@ -47,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         "other options (-p PORT, -h HOST, ...) go to dagster dev",
     )
     dev.add_argument("--config", help=config_help)
+
+    commands.add_parser("config", help="print the built-in default configuration (a starting point for your own)")
 
     generate = commands.add_parser("generate", help="write synthetic transactions to a csv or parquet file")
     generate.add_argument("--customers", type=int, default=2000)
@@ -59,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "dev":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    handlers = {"run": _run, "backfill": _run, "check": _check, "generate": _generate}
+    handlers = {
+        "run": _run,
+        "backfill": _run,
+        "check": _check,
+        "outputs": _outputs,
+        "config": _print_default_config,
+        "generate": _generate,
+    }
     try:
         if args.command == "dev":
             return _dev(args, extra)
@@ -67,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InputDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _print_default_config(args: argparse.Namespace) -> int:
+    print(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"), end="")
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -86,21 +107,10 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare(args: argparse.Namespace) -> PipelineConfig:
-    """Validate the config (before Dagster loads anything) and point Dagster at it and at the instance."""
-    from segmentation_pipeline.runner import ensure_instance_home
-    from segmentation_pipeline.retail.transactions import inbox_files, inbox_label
-
-    config_path = config_path_in_use(args.config)
-    config = load_config(config_path)
-    os.environ[CONFIG_ENV_VAR] = str(config_path)
-    dagster_home = ensure_instance_home(resolve(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME))
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    inbox = inbox_files(config.automation.inbox_path())
-    print(f"config: {config_path}\ninstance: {dagster_home}")
-    if inbox:
-        print(f"transactions: {inbox_label(inbox)}")
-    return config
+def _config(args: argparse.Namespace) -> tuple[Path, PipelineConfig]:
+    """The config file in force and its content, validated before Dagster loads anything."""
+    path = config_path_in_use(args.config)
+    return path, load_config(path)
 
 
 def _report(outcome, title: str, strict: bool = False) -> int:
@@ -119,44 +129,86 @@ def _report(outcome, title: str, strict: bool = False) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = _prepare(args)
-    from segmentation_pipeline.runner import run_everything
+    from segmentation_pipeline.orchestration.instance import instance_home
+    from segmentation_pipeline.orchestration.runner import run_graph
 
-    months = (args.first, args.last) if args.command == "backfill" else (None, None)
-    outcome = run_everything(months=months)
-    code = _report(outcome, "run" if args.command == "run" else f"backfill {months[0] or ''}..{months[1] or ''}")
-    print(f"outputs: {config.output_path()}")
+    config_path, config = _config(args)
+    print(f"config: {config_path}\ninstance: {instance_home()}")
+    backfill = args.command == "backfill"
+    months = (args.first, args.last) if backfill else (None, None)
+    outcome = run_graph(config_path, months, trigger=f"cli {args.command}")
+    code = _report(outcome, f"backfill {months[0] or ''}..{months[1] or ''}" if backfill else "run")
+    current = _output_folder(config).current()
+    published = f" (published set {current.set_id})" if current else ""
+    print(f"outputs: {config.output_path()}{published}")
     return code
 
 
 def _check(args: argparse.Namespace) -> int:
-    _prepare(args)
-    from segmentation_pipeline.runner import run_checks
+    from segmentation_pipeline.orchestration.runner import run_checks
 
-    return _report(run_checks(), "checks run", strict=args.strict)
+    config_path, _ = _config(args)
+    return _report(run_checks(config_path), "checks run", strict=args.strict)
 
 
-def _webserver_url(dev_args: list[str]) -> str:
-    """Where `dagster dev` will serve (its -h/--host and -p/--port, defaults 127.0.0.1:3000)."""
-    options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("-h", "--host", "--dagit-host", default="127.0.0.1")
-    options.add_argument("-p", "--port", "--dagit-port", default="3000")
-    known, _ = options.parse_known_args(dev_args)
-    host = "127.0.0.1" if known.host in ("0.0.0.0", "::", "") else known.host
-    return f"http://{host}:{known.port}"
+def _output_folder(config: PipelineConfig):
+    from segmentation_pipeline.publication import OutputFolder
+
+    return OutputFolder(config.output_path(), config.publication.keep_sets)
+
+
+def _outputs(args: argparse.Namespace) -> int:
+    """List the kept sets (newest first, the current one marked) or roll back."""
+    from segmentation_pipeline.orchestration.locking import folder_lock
+
+    _, config = _config(args)
+    folder = _output_folder(config)
+    if args.rollback is not None:
+        with folder_lock(folder.root, "rollback", print):
+            restored = folder.rollback(args.rollback or None)
+        print(f"current outputs: set {restored.set_id} (run {restored.run_id}, published {restored.published_at})")
+        return 0
+    current = folder.current()
+    history = folder.history()
+    if not history:
+        print(f"{folder.root}: nothing published yet")
+        return 0
+    for published in history:
+        marker = "*" if current and published.set_id == current.set_id else " "
+        print(f"{marker} {published.set_id}  run {published.run_id}  published {published.published_at}  "
+              f"{len(published.manifest['files'])} files")
+    return 0
 
 
 def _dev(args: argparse.Namespace, extra: list[str]) -> int:
     """Replace this process with `dagster dev` on the same config and instance as the CLI runs.
 
-    The sensors and schedules learn the webserver's address, so they can have the definitions
-    reloaded when a dropped file brings months outside the loaded partitions."""
-    from tools.ui_snapshot import WEBSERVER_URL_ENV
+    The log's months are registered first, so the UI offers them at once (the `transaction_months`
+    sensor keeps them current afterwards). The code location gets its project's name through a
+    workspace file in the instance folder, so Dagster does not warn about a name mismatch."""
+    import dagster as dg
 
-    _prepare(args)
-    os.environ.setdefault(WEBSERVER_URL_ENV, _webserver_url(extra))
-    print(f"webserver: {os.environ[WEBSERVER_URL_ENV]}")
-    command = [sys.executable, "-m", "dagster", "dev", "-m", DEFINITIONS_MODULE, *extra]
+    from segmentation_pipeline.orchestration.instance import ensure_instance_home, instance_home
+    from segmentation_pipeline.orchestration.partitions import sync_months
+    from segmentation_pipeline.retail.transactions import data_months, log_in_force
+
+    config_path, config = _config(args)
+    home = ensure_instance_home(instance_home())
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            sync_months(instance, data_months(log_in_force(config), config.output_path() / layout.CACHE))
+    except InputDataError as exc:
+        print(f"warning: the transaction log cannot be read yet ({exc}); months appear once it can", file=sys.stderr)
+    workspace = home / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n"
+        f"      module_name: {DEFINITIONS_MODULE}\n      location_name: {LOCATION_NAME}\n"
+        f"      working_directory: {Path.cwd()}\n",
+        encoding="utf-8",
+    )
+    print(f"config: {config_path}\ninstance: {home}")
+    os.environ.update({"DAGSTER_HOME": str(home), CONFIG_ENV_VAR: str(config_path)})  # for the process exec'd next
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), *extra]
     os.execv(sys.executable, command)
     return 0  # not reached: execv does not return
 

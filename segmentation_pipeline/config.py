@@ -20,8 +20,6 @@ from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve_against
 
 CONFIG_ENV_VAR = "SEGMENTATION_CONFIG"
 
-OPEN_ENDED = "open"  # last_month: partitions keep growing with the calendar (a live feed)
-
 CANONICAL_COLUMNS = (
     "customer_id",
     "invoice_id",
@@ -84,28 +82,15 @@ class TransactionsSettings(_Section):
     read_options: dict[str, Any] = Field(default_factory=dict)
     encoding: str | None = None
     timestamp_format: str | None = None
-    first_month: str | None = None
-    last_month: str | None = None
     columns: ColumnMapping = ColumnMapping()
     drop_exact_duplicates: bool = True
     synthetic: SyntheticSettings = SyntheticSettings()
-
-    @field_validator("first_month")
-    @classmethod
-    def _is_month(cls, value: str | None) -> str | None:
-        return None if value is None else _check_month(value)
-
-    @field_validator("last_month")
-    @classmethod
-    def _is_month_or_open(cls, value: str | None) -> str | None:
-        return value if value in (None, OPEN_ENDED) else _check_month(value)
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> TransactionsSettings:
         if self.source == "file" and not self.path:
             raise ValueError("`path` is required when source is `file`")
         return self
-
 
 
 class AutomationSettings(_Section):
@@ -140,6 +125,12 @@ class LLMSettings(_Section):
     temperature: float = Field(0.2, ge=0, le=2)
 
 
+class PublicationSettings(_Section):
+    """How many published output sets are kept (the current one and earlier ones for rollback)."""
+
+    keep_sets: int = Field(3, ge=1)
+
+
 class PipelineConfig(_Section):
     output_dir: str = "data/outputs"
     transactions: TransactionsSettings = TransactionsSettings()
@@ -147,6 +138,7 @@ class PipelineConfig(_Section):
     llm: LLMSettings = LLMSettings()
     automation: AutomationSettings = AutomationSettings()
     executor: ExecutorSettings = ExecutorSettings()
+    publication: PublicationSettings = PublicationSettings()
 
     @field_validator("clustering")
     @classmethod

@@ -14,8 +14,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from python_calamine import CalamineError
 
 from segmentation_pipeline.cells import as_text
 from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.storage import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -200,18 +199,13 @@ def _cache_key(path: Path, options: dict) -> str:
 
 def _store_in_cache(table: pd.DataFrame, cache_file: Path) -> bool:
     """Write atomically, so a killed run never leaves a half-written cache file that looks valid."""
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{cache_file.name}.", suffix=".tmp", dir=cache_file.parent)
-    os.close(handle)
     try:
-        table.to_parquet(temp_name, index=False)
-        os.replace(temp_name, cache_file)
+        with atomic_path(cache_file) as temp:
+            table.to_parquet(temp, index=False)
         return True
     except (ImportError, ValueError, TypeError, OSError, NotImplementedError) as exc:
         logger.warning("could not cache the parsed spreadsheet as %s: %s", cache_file, exc)
         return False
-    finally:
-        Path(temp_name).unlink(missing_ok=True)
 
 
 def parquet_safe(table: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from segmentation_pipeline.retail.profiles import (
     llm_prompt,
     rounded_shares,
     validate_profile,
-    write_profile,
+    profile_documents,
 )
 
 FEATURES_USED = ["recency_days", "frequency", "monetary", "return_rate"]
@@ -229,37 +229,19 @@ def test_top_department_shares_match_member_revenue():
     ]
 
 
-def test_written_json_and_yaml_load_back_equal(tmp_path: Path):
+def test_profile_documents_json_and_yaml_load_back_equal():
     profile = build_profile(gmm_like(), feature_table(60), timestamp=TIMESTAMP)
-    paths = write_profile(profile, tmp_path / "profiles")
+    documents = profile_documents(profile)
 
-    assert [p.name for p in paths] == [
-        "gmm_cluster_profile.json",
-        "gmm_cluster_profile.yaml",
-        "gmm_llm_prompt.md",
-    ]
-    from_json = json.loads(paths[0].read_text(encoding="utf-8"))
-    from_yaml = yaml.safe_load(paths[1].read_text(encoding="utf-8"))
+    assert sorted(documents) == ["json", "prompt", "yaml"]
+    from_json = json.loads(documents["json"])
+    from_yaml = yaml.safe_load(documents["yaml"])
     assert from_json == profile
     # Same values, same types, same key order: the serialised forms are identical.
     assert json.dumps(from_yaml) == json.dumps(from_json)
     assert from_yaml["clusters"]["cluster_0"]["top_departments"][0]["department"] in {
         "Grocery", "No", "2024-01-01", "Toys", "Garden", "Home & Kitchen"
     }
-    assert not [p for p in (tmp_path / "profiles").iterdir() if p.suffix == ".tmp"]
-
-
-def test_write_profile_replaces_existing_files(tmp_path: Path):
-    first = build_profile(stand_in(np.arange(10) % 2), feature_table(10), timestamp=TIMESTAMP)
-    second = build_profile(stand_in(np.arange(10) % 2), feature_table(10, seed=1), timestamp=TIMESTAMP)
-    write_profile(first, tmp_path)
-    json_path = write_profile(second, tmp_path)[0]
-    assert json.loads(json_path.read_text(encoding="utf-8")) == second
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "kmeans_cluster_profile.json",
-        "kmeans_cluster_profile.yaml",
-        "kmeans_llm_prompt.md",
-    ]
 
 
 def test_json_ready_converts_numpy_and_missing_values():
@@ -341,5 +323,4 @@ def test_prompt_embeds_profile_and_asks_for_names_personas_strategies_risks(tmp_
     item = schema["properties"]["clusters"]["items"]
     assert item["properties"]["cluster_id"]["enum"] == [0, 1, 2]
     assert schema["properties"]["clusters"]["minItems"] == 3
-    written = write_profile(profile, tmp_path)[2].read_text(encoding="utf-8")
-    assert written == prompt
+    assert profile_documents(profile)["prompt"] == prompt

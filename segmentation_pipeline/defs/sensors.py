@@ -1,11 +1,11 @@
-"""The inbox sensor (a dropped export is the upload), and declarative refresh of downstream assets.
+"""Sensors: the log's months as partitions, the inbox (a dropped export is the upload), and declarative
+refresh of downstream assets.
 
-Both sensors start STOPPED unless the config's `automation` section says running. The automation
-conditions below are what the downstream assets declare, so the automation sensor knows when to
-request them.
+`transaction_months` only registers partitions (it launches nothing), so it runs by default: the UI
+then always offers the months the data has. The inbox and automation sensors start STOPPED unless the
+config's `automation` section says running.
 """
 
-from __future__ import annotations
 
 import hashlib
 import json
@@ -14,35 +14,30 @@ from pathlib import Path
 
 import dagster as dg
 
-from segmentation_pipeline.config import active_config
-from segmentation_pipeline.defs.partitions import current_partitions, partition_range_tags, stale_window_reason
-from segmentation_pipeline.defs.schedules import TRIGGER_TAG, full_refresh_job
-from segmentation_pipeline.retail.transactions import inbox_files
-
-# Unpartitioned assets: refresh once any upstream asset (or month) was updated and none is missing
-# or still running.
-REFRESH_WHEN_UPSTREAM_CHANGES = dg.AutomationCondition.eager()
-# Monthly assets: the same, for every month whose upstream month changed, not only the newest one,
-# so a backfill of old months flows downstream too.
-REFRESH_CHANGED_MONTHS = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+from segmentation_pipeline.config import AutomationSettings
+from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.orchestration.conventions import FULL_REFRESH_JOB, INBOX_TAG, TRIGGER_TAG
+from segmentation_pipeline.orchestration.partitions import (
+    log_months,
+    month_requests,
+    partition_range_tags,
+    transaction_months,
+)
+from segmentation_pipeline.orchestration.resources import PipelineSettings
+from segmentation_pipeline.retail.transactions import inbox_files, log_in_force
 
 # A file written less than this long ago may still be being copied: it is picked up on a later tick.
 SETTLE_SECONDS = 5.0
-INBOX_TAG = "segmentation_pipeline/inbox_changes"
-
-_automation = active_config().automation
+MONTHS_POLL_SECONDS = 60
 
 
-def _sensor_status(running: bool) -> dg.DefaultSensorStatus:
+def _status(running: bool) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _fingerprints(files: list[Path], known: dict[str, dict]) -> dict[str, dict]:
@@ -66,54 +61,81 @@ def _describe_changes(before: dict[str, dict], after: dict[str, dict]) -> str:
 
 
 @dg.sensor(
-    name="inbox_sensor",
-    job=full_refresh_job,
-    minimum_interval_seconds=_automation.inbox_poll_seconds,
-    default_status=_sensor_status(_automation.inbox_sensor_running),
+    name="transaction_months",
+    minimum_interval_seconds=MONTHS_POLL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Watches the inbox folder (automation.inbox_dir). A new, changed or removed transaction file "
-        "(compared by content hash) launches a full refresh: the inbox files become the log in force, "
-        "every month is re-ingested and everything downstream rebuilt."
+        "Keeps the monthly partitions equal to the months of the transaction log in force: when the "
+        "configured file, the inbox or the generator settings change, it reads the log's months and "
+        "adds new months / removes months that left the data. Launches no run."
     ),
 )
-def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    config = active_config()
-    folder = config.automation.inbox_path()
-    if not folder.is_dir():
-        return dg.SkipReason(f"the inbox folder {folder} does not exist: create it and drop a transaction export there")
-    files = inbox_files(folder)
-    now = time.time()
-    settling = [path.name for path in files if now - path.stat().st_mtime < SETTLE_SECONDS]
-    if settling:
-        return dg.SkipReason(f"waiting for {', '.join(settling)} to finish copying")
-    cursor = json.loads(context.cursor) if context.cursor else {"files": {}, "runs": 0}
-    current = _fingerprints(files, cursor["files"])
-    changes = _describe_changes(cursor["files"], current)
-    if not changes:
-        context.update_cursor(json.dumps({**cursor, "files": current}, sort_keys=True))  # remember new mtimes
-        return dg.SkipReason(f"no new, changed or removed file in {folder}")
-    keys = current_partitions(config).get_partition_keys()
-    location = context.code_location_origin.location_name if context.code_location_origin else None
-    stale = stale_window_reason(keys, location, context.log)
-    if stale:  # the cursor stays: the next tick, on reloaded definitions, launches the run
-        return dg.SkipReason(f"{changes}; {stale}")
-    runs = cursor["runs"] + 1
-    context.update_cursor(json.dumps({"files": current, "runs": runs}, sort_keys=True))
-    state = json.dumps({name: entry["sha256"] for name, entry in current.items()}, sort_keys=True)
-    context.log.info(f"inbox {folder}: {changes}; refreshing {keys[0][:7]}..{keys[-1][:7]}")
-    return dg.RunRequest(
-        run_key=f"inbox-{runs}-{hashlib.sha256(state.encode()).hexdigest()[:12]}",
-        tags={**partition_range_tags(keys), TRIGGER_TAG: "inbox sensor", INBOX_TAG: changes[:500]},
+def transaction_months_sensor(context: dg.SensorEvaluationContext, settings: PipelineSettings):
+    fingerprint = log_in_force(settings.config).fingerprint()
+    if context.cursor == fingerprint:
+        return dg.SkipReason("the transaction log has not changed")
+    try:
+        months = log_months(settings)
+    except InputDataError as exc:
+        return dg.SkipReason(f"the transaction log cannot be read: {exc}")
+    registered = context.instance.get_dynamic_partitions(transaction_months.name)
+    return dg.SensorResult(dynamic_partitions_requests=month_requests(registered, months), cursor=fingerprint)
+
+
+def sensors(automation: AutomationSettings) -> list[dg.SensorDefinition]:
+    @dg.sensor(
+        name="inbox_sensor",
+        job_name=FULL_REFRESH_JOB,
+        minimum_interval_seconds=automation.inbox_poll_seconds,
+        default_status=_status(automation.inbox_sensor_running),
+        description=(
+            "Watches the inbox folder (automation.inbox_dir). A new, changed or removed transaction file "
+            "(compared by content hash) launches a full refresh: the inbox files become the log in force, "
+            "its months become the partitions, every month is re-ingested and everything downstream rebuilt."
+        ),
     )
+    def inbox_sensor(context: dg.SensorEvaluationContext, settings: PipelineSettings):
+        folder = settings.config.inbox_path()
+        if not folder.is_dir():
+            return dg.SkipReason(f"the inbox folder {folder} does not exist: create it and drop a transaction export there")
+        files = inbox_files(folder)
+        now = time.time()
+        settling = [path.name for path in files if now - path.stat().st_mtime < SETTLE_SECONDS]
+        if settling:
+            return dg.SkipReason(f"waiting for {', '.join(settling)} to finish copying")
+        cursor = json.loads(context.cursor) if context.cursor else {"files": {}, "runs": 0}
+        current = _fingerprints(files, cursor["files"])
+        changes = _describe_changes(cursor["files"], current)
+        if not changes:
+            context.update_cursor(json.dumps({**cursor, "files": current}, sort_keys=True))  # remember new mtimes
+            return dg.SkipReason(f"no new, changed or removed file in {folder}")
+        try:
+            months = log_months(settings)
+        except InputDataError as exc:  # the cursor stays: a corrected file is picked up later
+            return dg.SkipReason(f"{changes}; the transaction log cannot be read: {exc}")
+        runs = cursor["runs"] + 1
+        state = json.dumps({name: entry["sha256"] for name, entry in current.items()}, sort_keys=True)
+        context.log.info(f"inbox {folder}: {changes}; refreshing {months[0]}..{months[-1]}")
+        registered = context.instance.get_dynamic_partitions(transaction_months.name)
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"inbox-{runs}-{hashlib.sha256(state.encode()).hexdigest()[:12]}",
+                    tags={**partition_range_tags(months), TRIGGER_TAG: "inbox sensor", INBOX_TAG: changes[:500]},
+                )
+            ],
+            dynamic_partitions_requests=month_requests(registered, months),
+            cursor=json.dumps({"files": current, "runs": runs}, sort_keys=True),
+        )
 
-
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "refresh_downstream",
-    target=dg.AssetSelection.all(),
-    default_status=_sensor_status(_automation.automation_sensor_running),
-    minimum_interval_seconds=30,
-    description=(
-        "Requests downstream assets whose automation condition holds: an upstream table (or month) was "
-        "updated, none is missing or in progress. Covers backfills and runs that did not include them."
-    ),
-)
+    automation_sensor = dg.AutomationConditionSensorDefinition(
+        "refresh_downstream",
+        target=dg.AssetSelection.all(),
+        default_status=_status(automation.automation_sensor_running),
+        minimum_interval_seconds=30,
+        description=(
+            "Requests downstream assets whose automation condition holds: an upstream table (or month) was "
+            "updated, none is missing or in progress. Covers backfills and runs that did not include them."
+        ),
+    )
+    return [inbox_sensor, automation_sensor]

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,6 @@ import yaml
 
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.jsonable import json_ready
-from segmentation_pipeline.storage import atomic_write_text
 
 SHARE_DECIMALS = 4
 PERCENTAGE_DECIMALS = 2
@@ -404,17 +402,12 @@ JSON schema, with exactly one entry per `cluster_id`:
 """
 
 
-def write_profile(profile: dict, directory: Path) -> list[Path]:
-    """Write `<method>_cluster_profile.json`, `.yaml` and `<method>_llm_prompt.md` atomically."""
-    directory = Path(directory)
-    method = profile["metadata"]["method"]
-    contents = {
-        f"{method}_cluster_profile.json": json.dumps(
-            profile, indent=2, ensure_ascii=False, allow_nan=False
-        )
-        + "\n",
-        f"{method}_cluster_profile.yaml": profile_yaml(profile),
-        f"{method}_llm_prompt.md": llm_prompt(profile),
+def profile_documents(profile: dict) -> dict[str, str]:
+    """The profile as JSON and YAML (equal content) and the ready-to-send LLM prompt, by kind
+    ("json", "yaml", "prompt"); where they are written is the caller's (the output layout's) business."""
+    return {
+        "json": json.dumps(profile, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+        "yaml": profile_yaml(profile),
+        "prompt": llm_prompt(profile),
     }
-    return [atomic_write_text(directory / name, text) for name, text in contents.items()]
 

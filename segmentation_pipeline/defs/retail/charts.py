@@ -5,24 +5,25 @@ from collections.abc import Callable
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline import charts, report
+from segmentation_pipeline import charts, layout, report
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
-from segmentation_pipeline.defs.ingest import OWNERS
-from segmentation_pipeline.defs.resources import PipelineSettings, publish
-from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs
 
 
 def _publish_charts(
     context: dg.AssetExecutionContext, settings: PipelineSettings, prefix: str, pngs: dict[str, bytes]
 ) -> dict[str, bytes]:
-    """Write `charts/<prefix>_<name>.png`, embed every image in the metadata; return {"prefix/name": png}."""
-    folder = settings.output_dir() / "charts"
-    files = [charts.save_png(png, folder / f"{prefix}_{name}.png") for name, png in pngs.items()]
+    """Write every chart (layout.chart), embed every image in the metadata; return {"prefix/name": png}."""
+    staging = settings.staging(context.run.run_id)
+    files = [layout.chart(prefix, name) for name in pngs]
+    for relative, png in zip(files, pngs.values()):
+        charts.save_png(png, staging.path(relative))
     listing = pd.DataFrame(
         [{"chart": name, "width": charts.png_size(png)[0], "height": charts.png_size(png)[1]} for name, png in pngs.items()]
     )
     images = {f"chart/{name}": dg.MetadataValue.md(charts.markdown_image(png)) for name, png in pngs.items()}
-    publish(context, settings, files, listing, **images)
+    record_outputs(context, settings, files, listing, **images)
     return {f"{prefix}/{name}": png for name, png in pngs.items()}
 
 
@@ -48,7 +49,7 @@ def _charts_asset(method: str) -> dg.AssetsDefinition:
         description=(
             f"Charts of `{method}`: PCA scatter by cluster with centroids (1000x700), a dashboard of sizes, "
             "revenue vs customer share, mean R/F/M and value tiers (1400x1000), and for soft methods the "
-            f"membership histogram (1000x700); PNG at 150 dpi under `charts/{method}_*.png`."
+            f"membership histogram (1000x700); PNG at 150 dpi under `{layout.chart(method, '*')}`."
         ),
     )
     def _charts(
@@ -75,7 +76,7 @@ chart_assets = [_charts_asset(method) for method in METHODS]
     ins={"rfm_table": dg.AssetIn("rfm"), **{method: dg.AssetIn(method) for method in METHODS}},
     description=(
         "Pipeline-level charts: RFM distributions, named RFM segment sizes, model-selection curves "
-        "(silhouette and BIC vs k) and the method comparison; PNG under `charts/pipeline_*.png`."
+        f"(silhouette and BIC vs k) and the method comparison; PNG under `{layout.chart('pipeline', '*')}`."
     ),
 )
 def pipeline_charts(
@@ -107,7 +108,7 @@ def pipeline_charts(
         **{f"{m}_charts": dg.AssetIn(f"{m}_charts") for m in METHODS},
     },
     description=(
-        "`report.html`: one self-contained page (images embedded, no network) with the method comparison, "
+        f"`{layout.REPORT}`: one self-contained page (images embedded, no network) with the method comparison, "
         "persona cards of the recommended method ranked by value, per-method sections and links to the files."
     ),
 )
@@ -118,18 +119,26 @@ def report_html(
     all_charts = dict(inputs["pipeline_charts"])
     for method in METHODS:
         all_charts.update(inputs[f"{method}_charts"])
-    links = {"Method comparison (JSON)": "profiles/method_comparison.json"}
+    links = {"Method comparison (JSON)": layout.METHOD_COMPARISON_JSON}
     for method in METHODS:
-        links[f"{method} profile (JSON)"] = f"profiles/{method}_cluster_profile.json"
-        links[f"{method} profile (YAML)"] = f"profiles/{method}_cluster_profile.yaml"
-        links[f"{method} LLM prompt"] = f"profiles/{method}_llm_prompt.md"
-        links[f"{method} personas (JSON)"] = f"personas/{method}_personas.json"
-        links[f"{method} clustered customers (CSV)"] = f"tables/{method}_clustered_customers.csv"
+        links[f"{method} profile (JSON)"] = layout.cluster_profile(method, "json")
+        links[f"{method} profile (YAML)"] = layout.cluster_profile(method, "yaml")
+        links[f"{method} LLM prompt"] = layout.llm_prompt(method)
+        links[f"{method} personas (JSON)"] = layout.personas_json(method)
+        links[f"{method} clustered customers (CSV)"] = layout.clustered_customers_csv(method)
     html = report.build_report(
         method_comparison, personas_by_method, all_charts, links, recommended=method_comparison["recommended"]
     )
-    path = report.write_report(html, settings.output_dir() / "report.html")
+    report.write_report(html, settings.staging(context.run.run_id).path(layout.REPORT))
     references = report.report_references(html)
     summary = pd.DataFrame({"persona": references["personas"]})
-    publish(context, settings, [path], summary, charts_embedded=len(references["charts"]), path=dg.MetadataValue.path(str(path)))
-    return {"path": str(path), "recommended": method_comparison["recommended"], "charts": sorted(all_charts)}
+    published_at = settings.config.output_path() / layout.REPORT
+    record_outputs(
+        context,
+        settings,
+        [layout.REPORT],
+        summary,
+        charts_embedded=len(references["charts"]),
+        path=dg.MetadataValue.path(str(published_at)),
+    )
+    return {"recommended": method_comparison["recommended"], "charts": sorted(all_charts)}

@@ -5,13 +5,13 @@ import json
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline import comparison
+from segmentation_pipeline import comparison, layout
 from segmentation_pipeline.clustering import METHODS, ClusteringResult, run_method
 from segmentation_pipeline.clustering.assignments import assignments_table
-from segmentation_pipeline.defs.ingest import OWNERS
-from segmentation_pipeline.defs.resources import PipelineSettings, publish
-from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
-from segmentation_pipeline.storage import TableStore, atomic_write_text
+from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.metadata import numeric_metadata
+from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs
+from segmentation_pipeline.storage import atomic_write_text, write_parquet
 
 METHOD_DESCRIPTIONS = {
     "kmeans": "k-means (scikit-learn KMeans); k by silhouette on a fixed sample.",
@@ -27,15 +27,6 @@ SHARED_DESCRIPTION = (
 )
 
 
-def _numeric_metadata(metrics: dict) -> dict:
-    """Numbers become individual metadata entries, so the UI plots them across runs."""
-    return {
-        f"metric/{name}": float(value)
-        for name, value in metrics.items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    }
-
-
 def _model_asset(method: str) -> dg.AssetsDefinition:
     @dg.asset(
         automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
@@ -49,20 +40,21 @@ def _model_asset(method: str) -> dg.AssetsDefinition:
     def _fit(
         context: dg.AssetExecutionContext, settings: PipelineSettings, customer_features_basic: pd.DataFrame
     ) -> ClusteringResult:
-        result = run_method(method, customer_features_basic, settings.load().clustering_settings())
-        output_dir = settings.output_dir()
-        bundle_path = result.bundle.save(output_dir / "models" / f"{method}_bundle.joblib")
+        result = run_method(method, customer_features_basic, settings.config.clustering_settings())
+        staging = settings.staging(context.run.run_id)
+        files = [layout.model_bundle(method), layout.cluster_assignments(method)]
+        result.bundle.save(staging.path(files[0]))
         assignments = assignments_table(result)
-        table_path = TableStore(output_dir).write(f"{method}_cluster_assignments", assignments)
-        publish(
+        write_parquet(assignments, staging.path(files[1]))
+        record_outputs(
             context,
             settings,
-            [bundle_path, table_path],
+            files,
             assignments,
             n_clusters=result.n_clusters,
             parameters=dg.MetadataValue.json(result.params),
             selection_curve=dg.MetadataValue.json(result.selection_curve),
-            **_numeric_metadata(result.metrics),
+            **numeric_metadata(result.metrics),
         )
         return result
 
@@ -96,13 +88,14 @@ def method_comparison(
         truth = ground_truth_customers.set_index("customer_id")["persona"]
     compared = comparison.compare_methods(list(results.values()), truth=truth)
     summary = comparison.comparison_to_dict(compared)
-    output_dir = settings.output_dir()
-    table_path = TableStore(output_dir).write("method_comparison", compared.table)
-    json_path = atomic_write_text(output_dir / "profiles" / "method_comparison.json", json.dumps(summary, indent=2))
-    publish(
+    staging = settings.staging(context.run.run_id)
+    files = [layout.table("method_comparison"), layout.METHOD_COMPARISON_JSON]
+    write_parquet(compared.table, staging.path(files[0]))
+    atomic_write_text(staging.path(files[1]), json.dumps(summary, indent=2))
+    record_outputs(
         context,
         settings,
-        [table_path, json_path],
+        files,
         compared.table,
         recommended=compared.recommended,
         recommendation_reason=compared.recommendation_reason,

@@ -3,18 +3,17 @@
 import dagster as dg
 import pandas as pd
 
+from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_CHANGED_MONTHS
+from segmentation_pipeline.orchestration.partitions import transaction_months
+from segmentation_pipeline.orchestration.resources import PipelineSettings
 from segmentation_pipeline.retail.cleaning import REJECT_REASONS, clean_transactions
-from segmentation_pipeline.defs.ingest import OWNERS
-from segmentation_pipeline.defs.partitions import monthly_partitions
-from segmentation_pipeline.defs.resources import PipelineSettings
-from segmentation_pipeline.defs.sensors import REFRESH_CHANGED_MONTHS
 
 REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.items())
 
 
 @dg.multi_asset(
     group_name="clean",
-    partitions_def=monthly_partitions,
+    partitions_def=transaction_months,
     backfill_policy=dg.BackfillPolicy.single_run(),
     ins={"raw_transactions": dg.AssetIn()},
     outs={
@@ -38,7 +37,7 @@ REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.it
 )
 def clean(context: dg.AssetExecutionContext, settings: PipelineSettings, raw_transactions: pd.DataFrame):
     result = clean_transactions(
-        raw_transactions, drop_exact_duplicates=settings.load().transactions.drop_exact_duplicates
+        raw_transactions, drop_exact_duplicates=settings.config.transactions.drop_exact_duplicates
     )
     reasons = dg.MetadataValue.json({k: int(v) for k, v in result.reason_counts.items()})
     yield dg.Output(result.cleaned, "cleaned_transactions", metadata={"returns": int(result.cleaned["is_return"].sum())})

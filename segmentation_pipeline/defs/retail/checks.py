@@ -6,17 +6,21 @@ every step costs Dagster bookkeeping, and a stage's checks need the same inputs 
 """
 
 import json
+
 import dagster as dg
+import pandas as pd
 import yaml
 
-from segmentation_pipeline import charts
-from segmentation_pipeline.retail import personas, profiles, validation
+from segmentation_pipeline import charts, layout
 from segmentation_pipeline import report as reporting
 from segmentation_pipeline.clustering import METHODS
-from segmentation_pipeline.defs.resources import PipelineSettings, load_object
-from segmentation_pipeline.storage import TableStore
+from segmentation_pipeline.comparison import STABILITY_THRESHOLD
+from segmentation_pipeline.orchestration.partitions import transaction_months
+from segmentation_pipeline.orchestration.resources import PipelineSettings, load_object
+from segmentation_pipeline.retail import personas, profiles, validation
+from segmentation_pipeline.storage import parquet_rows, read_parquet_parts
 
-STABILITY_WARNING_BELOW = 0.75
+MONTHLY_TABLES = ("raw_transactions", "cleaned_transactions", "rejected_transactions")
 FEATURE_TABLES = ("rfm", "customer_features_basic", "customer_features_enriched")
 CHART_ASSETS = (*(f"{m}_charts" for m in METHODS), "pipeline_charts")
 REPORT_INPUTS = (*CHART_ASSETS, *(f"{m}_personas" for m in METHODS))
@@ -48,17 +52,39 @@ def _selected(context: dg.AssetCheckExecutionContext) -> set[tuple[str, str]]:
     return {(key.asset_key.to_user_string(), key.name) for key in context.selected_asset_check_keys}
 
 
-def _store(settings: PipelineSettings) -> TableStore:
-    return TableStore(settings.output_dir())
+class _Stored:
+    """What a check reads: the files its run wrote, else the published ones; monthly tables over the
+    months now in the data (a month that left the log is not counted)."""
+
+    def __init__(self, context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
+        self.settings, self.run_id = settings, context.run.run_id
+        self.months = context.instance.get_dynamic_partitions(transaction_months.name)
+
+    def path(self, relative: str):
+        return self.settings.locate(relative, self.run_id)
+
+    def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return pd.read_parquet(self.path(layout.table(name)), columns=columns)
+
+    def monthly(self, name: str) -> pd.DataFrame:
+        return read_parquet_parts([self.path(layout.month_table(name, month)) for month in self.months])
+
+    def rows_per_month(self, name: str) -> dict[str, int]:
+        return {month: parquet_rows(self.path(layout.month_table(name, month))) for month in self.months}
+
+    def object(self, asset: str):
+        return load_object(self.settings, asset, self.run_id)
+
+    def text(self, relative: str) -> str:
+        return self.path(relative).read_text(encoding="utf-8")
 
 
 # --- ingest and clean --------------------------------------------------------------------------
 
 
 @dg.asset_check(asset="raw_transactions", blocking=True, description="Required mapped columns exist and parse.")
-def required_columns_parseable(settings: PipelineSettings) -> dg.AssetCheckResult:
-    store = _store(settings)
-    raw = store.read("raw_transactions", store.partitions("raw_transactions"))
+def required_columns_parseable(context: dg.AssetCheckExecutionContext, settings: PipelineSettings) -> dg.AssetCheckResult:
+    raw = _Stored(context, settings).monthly("raw_transactions")
     return _result("required_columns_parseable", "raw_transactions", validation.raw_table_problems(raw), rows=len(raw))
 
 
@@ -89,15 +115,15 @@ def required_columns_parseable(settings: PipelineSettings) -> dg.AssetCheckResul
     ],
 )
 def clean_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
-    store = _store(settings)
+    stored = _Stored(context, settings)
     selected = _selected(context)
-    counts = {name: store.rows_per_partition(name) for name in ("raw_transactions", "cleaned_transactions", "rejected_transactions")}
+    counts = {name: stored.rows_per_month(name) for name in MONTHLY_TABLES}
     totals = {f"{name}_rows": sum(c.values()) for name, c in counts.items()}
     if ("cleaned_transactions", "raw_rows_accounted_for") in selected:
         problems = validation.accounting_problems(*counts.values())
         yield _result("raw_rows_accounted_for", "cleaned_transactions", problems, **totals)
     if ("cleaned_transactions", "cleaned_rows_valid") in selected:
-        cleaned = store.read("cleaned_transactions", store.partitions("cleaned_transactions"))
+        cleaned = stored.monthly("cleaned_transactions")
         yield _result("cleaned_rows_valid", "cleaned_transactions", validation.cleaned_table_problems(cleaned))
     if ("rejected_transactions", "rejected_share_below_half") in selected:
         raw, rejected = totals["raw_transactions_rows"], totals["rejected_transactions_rows"]
@@ -125,8 +151,8 @@ def _feature_table_check(table: str) -> dg.AssetChecksDefinition:
         blocking=True,
         description="One row per customer, no missing values in numeric columns, recency >= 0.",
     )
-    def _check(settings: PipelineSettings) -> dg.AssetCheckResult:
-        frame = _store(settings).read(table)
+    def _check(context: dg.AssetCheckExecutionContext, settings: PipelineSettings) -> dg.AssetCheckResult:
+        frame = _Stored(context, settings).table(table)
         problems = validation.feature_table_problems(frame)
         return _result("one_row_per_customer_no_nulls", table, problems, rows=len(frame))
 
@@ -152,20 +178,21 @@ feature_checks = [_feature_table_check(table) for table in FEATURE_TABLES]
             dg.AssetCheckSpec("k_within_bounds", asset=method, blocking=True),
             dg.AssetCheckSpec("no_empty_cluster", asset=method, blocking=True),
             dg.AssetCheckSpec(
-                "stability_at_least_0_75",
+                "stable_under_bootstrap",
                 asset=method,
                 blocking=False,
-                description=f"Warns when the mean bootstrap ARI is below {STABILITY_WARNING_BELOW}.",
+                description=f"Warns when the mean bootstrap ARI is below {STABILITY_THRESHOLD}.",
             ),
         )
     ],
 )
 def model_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
     selected = _selected(context)
-    clustering = settings.load().clustering_settings()
-    customers = _store(settings).read("customer_features_basic", columns=["customer_id"])["customer_id"]
+    clustering = settings.config.clustering_settings()
+    stored = _Stored(context, settings)
+    customers = stored.table("customer_features_basic", columns=["customer_id"])["customer_id"]
     for method in sorted({asset for asset, _ in selected}):
-        result = load_object(settings, method)
+        result = stored.object(method)
         bounds = clustering.for_method(method)
         found = {
             "every_customer_assigned": validation.unassigned_customers(result.labels, result.customer_ids, customers),
@@ -177,15 +204,15 @@ def model_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
         for name, problems in found.items():
             if (method, name) in selected:
                 yield _result(name, method, problems)
-        if (method, "stability_at_least_0_75") in selected:
+        if (method, "stable_under_bootstrap") in selected:
             yield _stability(method, result)
 
 
 def _stability(method: str, result) -> dg.AssetCheckResult:
     stability = float(result.metrics.get("stability_ari_mean", float("nan")))
-    problems = [] if stability >= STABILITY_WARNING_BELOW else [f"mean bootstrap ARI {stability:.3f}"]
+    problems = [] if stability >= STABILITY_THRESHOLD else [f"mean bootstrap ARI {stability:.3f}"]
     return _result(
-        "stability_at_least_0_75",
+        "stable_under_bootstrap",
         method,
         problems,
         severity=dg.AssetCheckSeverity.WARN,
@@ -210,12 +237,12 @@ def _stability(method: str, result) -> dg.AssetCheckResult:
     ],
 )
 def profile_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
-    folder = settings.output_dir() / "profiles"
+    stored = _Stored(context, settings)
     for asset, check in sorted(_selected(context)):
         method = asset.removesuffix("_profile")
         try:
-            from_json = json.loads((folder / f"{method}_cluster_profile.json").read_text(encoding="utf-8"))
-            from_yaml = yaml.safe_load((folder / f"{method}_cluster_profile.yaml").read_text(encoding="utf-8"))
+            from_json = json.loads(stored.text(layout.cluster_profile(method, "json")))
+            from_yaml = yaml.safe_load(stored.text(layout.cluster_profile(method, "yaml")))
         except (OSError, ValueError, yaml.YAMLError) as exc:
             yield _result(check, asset, [f"profile files unreadable: {exc}"])
             continue
@@ -240,9 +267,10 @@ def profile_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSet
     ],
 )
 def persona_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
+    stored = _Stored(context, settings)
     for asset, check in sorted(_selected(context)):
         method = asset.removesuffix("_personas")
-        built, result = load_object(settings, asset), load_object(settings, method)
+        built, result = stored.object(asset), stored.object(method)
         yield _result(check, asset, personas.validate_personas(built, result.n_clusters))
 
 
@@ -263,8 +291,9 @@ def persona_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSet
     ],
 )
 def chart_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
+    stored = _Stored(context, settings)
     for asset, check in sorted(_selected(context)):
-        pngs = load_object(settings, asset)
+        pngs = stored.object(asset)
         yield _result(check, asset, _png_problems(pngs), charts=len(pngs))
 
 
@@ -288,12 +317,14 @@ def _png_problems(pngs: dict[str, bytes]) -> list[str]:
     additional_deps=list(REPORT_INPUTS),
     description="The report shows every persona of the recommended method and every chart, no network reference.",
 )
-def shows_every_persona_and_chart(settings: PipelineSettings, report: dict) -> dg.AssetCheckResult:
-    with open(report["path"], encoding="utf-8") as handle:
-        shown = reporting.report_references(handle.read())
-    recommended = load_object(settings, f"{report['recommended']}_personas")
+def shows_every_persona_and_chart(
+    context: dg.AssetCheckExecutionContext, settings: PipelineSettings, report: dict
+) -> dg.AssetCheckResult:
+    stored = _Stored(context, settings)
+    shown = reporting.report_references(stored.text(layout.REPORT))
+    recommended = stored.object(f"{report['recommended']}_personas")
     expected_personas = [p["persona_name"] for p in recommended["personas"]]
-    expected_charts = {name for asset in CHART_ASSETS for name in load_object(settings, asset)}
+    expected_charts = {name for asset in CHART_ASSETS for name in stored.object(asset)}
     problems = [f"persona {name!r} is missing" for name in expected_personas if name not in shown["personas"]]
     problems += [f"chart {name!r} is missing" for name in sorted(expected_charts - set(shown["charts"]))]
     problems += [f"external reference {ref!r}" for ref in shown["external_references"]]

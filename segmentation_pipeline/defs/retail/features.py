@@ -3,9 +3,8 @@
 import dagster as dg
 import pandas as pd
 
+from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.retail import features, rfm
-from segmentation_pipeline.defs.ingest import OWNERS
-from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
 
 KINDS = {"pandas", "parquet"}
 

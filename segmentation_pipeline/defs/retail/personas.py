@@ -5,12 +5,12 @@ import json
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline.retail import personas, profiles
+from segmentation_pipeline import layout
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.clustering.assignments import assignments_table
-from segmentation_pipeline.defs.ingest import OWNERS
-from segmentation_pipeline.defs.resources import LLMNarrator, PipelineSettings, publish
-from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.resources import LLMNarrator, PipelineSettings, record_outputs
+from segmentation_pipeline.retail import personas, profiles
 from segmentation_pipeline.retail.features import CLASS_VALUE_PREFIX
 from segmentation_pipeline.storage import atomic_write_text, write_csv
 
@@ -28,7 +28,7 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
             f"One persona per `{method}` cluster, named from its data (dominant RFM segment, distinctive "
             "department or country, value tier), ranked by value, with behaviour, geography, a description "
             "and rule-based recommended actions; optional LLM narrative beside it. Files: "
-            f"`personas/{method}_personas.json`, `tables/{method}_clustered_customers.csv`."
+            f"`{layout.personas_json(method)}`, `{layout.clustered_customers_csv(method)}`."
         ),
     )
     def _personas(
@@ -41,15 +41,15 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
     ) -> dict:
         built = personas.build_personas(result, customer_features_enriched)
         built["llm_narrative"] = llm.narrate(profiles.llm_prompt(profile), context.log)
-        output_dir = settings.output_dir()
-        json_path = atomic_write_text(output_dir / "personas" / f"{method}_personas.json", json.dumps(built, indent=2))
-        clustered = _clustered_customers(result, customer_features_enriched, built)
-        csv_path = write_csv(clustered, output_dir / "tables" / f"{method}_clustered_customers.csv")
+        staging = settings.staging(context.run.run_id)
+        files = [layout.personas_json(method), layout.clustered_customers_csv(method)]
+        atomic_write_text(staging.path(files[0]), json.dumps(built, indent=2))
+        write_csv(_clustered_customers(result, customer_features_enriched, built), staging.path(files[1]))
         table = personas.persona_table(built)
-        publish(
+        record_outputs(
             context,
             settings,
-            [json_path, csv_path],
+            files,
             table,
             personas=dg.MetadataValue.md(table[["rank", "persona_name", "value_tier", "size", "percentage"]].to_markdown(index=False)),
             llm_narrative="yes" if built["llm_narrative"] else "no",

@@ -5,11 +5,12 @@ from datetime import datetime, timezone
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline.retail import profiles
+from segmentation_pipeline import layout
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
-from segmentation_pipeline.defs.ingest import OWNERS
-from segmentation_pipeline.defs.resources import PipelineSettings, publish
-from segmentation_pipeline.defs.sensors import REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs
+from segmentation_pipeline.retail import profiles
+from segmentation_pipeline.storage import atomic_write_text
 
 
 def _profile_asset(method: str) -> dg.AssetsDefinition:
@@ -24,8 +25,8 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
         description=(
             f"Cluster profile of `{method}`: metadata, metrics, and per cluster its size, centre in original "
             "units, feature statistics, RFM segment mix and top departments, written as "
-            f"`profiles/{method}_cluster_profile.json` and `.yaml` (equal content) and "
-            f"`profiles/{method}_llm_prompt.md`."
+            f"`{layout.cluster_profile(method, 'json')}` and `.yaml` (equal content) and "
+            f"`{layout.llm_prompt(method)}`."
         ),
     )
     def _profile(
@@ -36,14 +37,22 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
     ) -> dict:
         timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         profile = profiles.build_profile(result, customer_features_basic, timestamp=timestamp)
-        files = profiles.write_profile(profile, settings.output_dir() / "profiles")
+        staging = settings.staging(context.run.run_id)
+        documents = profiles.profile_documents(profile)
+        files = {
+            layout.cluster_profile(method, "json"): documents["json"],
+            layout.cluster_profile(method, "yaml"): documents["yaml"],
+            layout.llm_prompt(method): documents["prompt"],
+        }
+        for relative, text in files.items():
+            atomic_write_text(staging.path(relative), text)
         sizes = pd.DataFrame(
             [
                 {"cluster": name, "size": cluster["size"], "percentage": cluster["percentage"]}
                 for name, cluster in profile["clusters"].items()
             ]
         )
-        publish(context, settings, files, sizes, clusters=dg.MetadataValue.md(sizes.to_markdown(index=False)))
+        record_outputs(context, settings, list(files), sizes, clusters=dg.MetadataValue.md(sizes.to_markdown(index=False)))
         return profile
 
     return _profile

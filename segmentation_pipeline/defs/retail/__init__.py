@@ -1,0 +1,1 @@
+"""Dagster wiring of the retail domain: one module per stage."""

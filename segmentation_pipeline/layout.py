@@ -1,0 +1,80 @@
+"""Every path the project writes under the output folder, in one place: renaming an output is one edit.
+
+The output folder holds the *published set* and the machinery around it (see `publication`):
+
+    <output_dir>/
+      current -> sets/<set_id>      the published set (one atomic symlink swap publishes a run)
+      manifest.json, report.html, tables, charts, ... -> current/...   stable paths for readers
+      sets/<set_id>/                complete, immutable sets (the last few, for rollback)
+      .staging/<run_id>/            what a run in progress has written (never read by users)
+      cache/                        parse and generator caches (not part of any set)
+
+The functions below give a file's path *inside a set* (the same path is valid under `<output_dir>`
+through the stable links, and under `.staging/<run_id>/` while a run writes it).
+"""
+
+from __future__ import annotations
+
+# --- the folder's machinery --------------------------------------------------------------------
+MANIFEST = "manifest.json"
+CURRENT = "current"
+SETS = "sets"
+STAGING = ".staging"
+CACHE = "cache"
+LEDGER = ".ledger"  # inside a run's staging: what each asset wrote
+TEMP_SUFFIX = ".segtmp"  # every temporary file the project writes ends so, and only those are cleaned up
+MACHINERY = frozenset({MANIFEST, CURRENT, SETS, STAGING, CACHE})
+
+
+# --- retail ------------------------------------------------------------------------------------
+def table(name: str) -> str:
+    """A customer-level or comparison table (`rfm`, `customer_features_basic`, ...)."""
+    return f"tables/{name}.parquet"
+
+
+def month_table(name: str, month: str) -> str:
+    """One month of a monthly transaction table (`raw_transactions`, ...)."""
+    return f"tables/{name}/{month}.parquet"
+
+
+def model_bundle(method: str) -> str:
+    return f"models/{method}_bundle.joblib"
+
+
+def cluster_assignments(method: str) -> str:
+    return table(f"{method}_cluster_assignments")
+
+
+def cluster_profile(method: str, suffix: str) -> str:
+    """`suffix` is "json" or "yaml": the same profile in both formats."""
+    return f"profiles/{method}_cluster_profile.{suffix}"
+
+
+def llm_prompt(method: str) -> str:
+    return f"profiles/{method}_llm_prompt.md"
+
+
+METHOD_COMPARISON_JSON = "profiles/method_comparison.json"
+
+
+def personas_json(method: str) -> str:
+    return f"personas/{method}_personas.json"
+
+
+def clustered_customers_csv(method: str) -> str:
+    return f"tables/{method}_clustered_customers.csv"
+
+
+def chart(prefix: str, name: str) -> str:
+    """`charts/<prefix>_<name>.png`: prefix is a method, `pipeline`, or another domain's name."""
+    return f"charts/{prefix}_{name}.png"
+
+
+REPORT = "report.html"
+
+
+# --- results passed between steps ----------------------------------------------------------------
+def stored_object(asset: str) -> str:
+    """A Python result (fitted clustering, profile, personas, chart bytes) kept for downstream steps
+    and checks; part of the set, so a partial run reads the published one."""
+    return f"objects/{asset}.joblib"

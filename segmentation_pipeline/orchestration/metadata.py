@@ -1,0 +1,25 @@
+"""Standard metadata every asset carries, so the UI shows rows, schema and files the same way everywhere."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+
+def table_metadata(df: pd.DataFrame, files: list[str]) -> dict:
+    """Row count, column schema and the files written (paths relative to the output folder)."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
+    return {
+        "dagster/row_count": dg.MetadataValue.int(len(df)),
+        "dagster/column_schema": schema,
+        "files": dg.MetadataValue.json(list(files)),
+    }
+
+
+def numeric_metadata(metrics: dict, prefix: str = "metric/") -> dict:
+    """Numbers become individual metadata entries, so the UI plots them across runs."""
+    return {
+        f"{prefix}{name}": float(value)
+        for name, value in metrics.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
