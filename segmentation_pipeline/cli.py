@@ -147,7 +147,10 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from segmentation_pipeline.orchestration.runner import run_checks
 
+    from segmentation_pipeline.orchestration.instance import instance_home
+
     config_path, _ = _config(args)
+    print(f"config: {config_path}\ninstance: {instance_home()}")
     return _report(run_checks(config_path), "checks run", strict=args.strict)
 
 

@@ -31,6 +31,8 @@ from segmentation_pipeline.storage import atomic_write_text
 MANIFEST_FORMAT = "segmentation_pipeline.manifest"
 MANIFEST_FORMAT_VERSION = 1
 PARTIAL_SUFFIX = ".partial"  # a set folder still being built; never current, removed by cleanup
+PUBLISHED_LOG = "published.json"  # in sets/: the sets that were made current, so a set built by a
+# publication that was killed before its swap is never offered for rollback
 LEGACY = "legacy"  # where files of the pre-sets layout are moved aside, never deleted
 
 
@@ -97,11 +99,11 @@ class OutputFolder:
         return self._read_set(link.resolve())
 
     def history(self) -> list[PublishedSet]:
-        """Complete sets, newest first."""
+        """Sets that were published (made current) and are still kept, newest first."""
         folder = self.root / layout.SETS
-        if not folder.is_dir():
-            return []
-        sets = [self._read_set(path) for path in folder.iterdir() if not path.name.endswith(PARTIAL_SUFFIX)]
+        current = self.current()
+        published = set(self._published_log()) | ({current.set_id} if current else set())
+        sets = [self._read_set(folder / set_id) for set_id in published]
         return sorted((s for s in sets if s is not None), key=lambda s: s.set_id, reverse=True)
 
     def staging(self, run_id: str) -> RunStaging:
@@ -231,8 +233,15 @@ class OutputFolder:
         temp = self.root / f".{layout.CURRENT}.{uuid.uuid4().hex}{layout.TEMP_SUFFIX}"
         os.symlink(Path(layout.SETS) / published.set_id, temp)
         os.replace(temp, self.root / layout.CURRENT)
+        log = self._published_log()
+        if published.set_id not in log:
+            atomic_write_text(self.root / layout.SETS / PUBLISHED_LOG, json.dumps(sorted([*log, published.set_id])))
         for entry in sorted(published.path.iterdir()):
             self._stable_link(entry.name)
+
+    def _published_log(self) -> list[str]:
+        log = self.root / layout.SETS / PUBLISHED_LOG
+        return json.loads(log.read_text()) if log.is_file() else []
 
     def _stable_link(self, name: str) -> None:
         link = self.root / name
@@ -257,9 +266,11 @@ class OutputFolder:
         kept = {s.set_id for s in self.history()[: self.keep_sets]} | ({current.set_id} if current else set())
         removed = []
         for path in folder.iterdir():
-            if path.name not in kept:
+            if path.is_dir() and path.name not in kept:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(f"{layout.SETS}/{path.name}")
+        if removed:
+            atomic_write_text(folder / PUBLISHED_LOG, json.dumps(sorted(set(self._published_log()) & kept)))
         return removed
 
 

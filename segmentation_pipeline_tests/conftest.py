@@ -1,9 +1,8 @@
-"""Shared fixtures: a small pipeline config in a temp folder, and definitions loaded for it."""
+"""Shared fixtures: a small pipeline config in a temp folder, and running the graph on it in-process."""
 
 from __future__ import annotations
 
 import json
-import sys
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -13,46 +12,54 @@ import pandas as pd
 import pytest
 import yaml
 
-from segmentation_pipeline.config import CONFIG_ENV_VAR
+from segmentation_pipeline import layout
+from segmentation_pipeline.config import load_config
+from segmentation_pipeline.definitions import build_definitions
+from segmentation_pipeline.orchestration.conventions import FULL_REFRESH_JOB, PUBLICATION_ASSET
+from segmentation_pipeline.orchestration.partitions import partition_range_tags, sync_months, transaction_months
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
+from segmentation_pipeline.retail.transactions import data_months, log_in_force
 
 SHARED_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail_sample.xlsx"
 SMALL_SYNTHETIC = {"customers": 600, "months": 6, "seed": 7, "start_month": "2025-01"}
 
 
 def write_config(folder: Path, transactions: dict | None = None, **sections) -> Path:
-    """Write the shipped pipeline.yml with outputs under `folder` and small synthetic data; return its path."""
+    """Write the shipped pipeline.yml with outputs under `folder` and small synthetic data; return its path.
+    The inbox is kept inside `folder` too, so no test sees another's files."""
     config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
     config["output_dir"] = str(folder / "outputs")
     config["transactions"] = transactions or {"source": "synthetic", "synthetic": SMALL_SYNTHETIC}
+    config["automation"]["inbox_dir"] = str(folder / "inbox")
     config.update(sections)
     path = folder / "pipeline.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
-def load_definitions() -> dg.Definitions:
-    """Definitions for the config in $SEGMENTATION_CONFIG (re-imported: partitions depend on the config)."""
-    for name in [m for m in sys.modules if m.startswith("segmentation_pipeline.defs")]:
-        del sys.modules[name]
-    from segmentation_pipeline.definitions import defs
-
-    return defs()
+def register_months(config_path: Path, instance: dg.DagsterInstance) -> list[str]:
+    """What a run's preparation does: the log's months become the instance's partitions."""
+    config = load_config(config_path)
+    sync_months(instance, data_months(log_in_force(config), config.output_path() / layout.CACHE))
+    return instance.get_dynamic_partitions(transaction_months.name)
 
 
-def partition_range_tags(definitions: dg.Definitions) -> dict[str, str]:
-    from segmentation_pipeline.defs.partitions import monthly_partitions
-
-    keys = monthly_partitions.get_partition_keys()
-    return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+def materialize(
+    config_path: Path, instance: dg.DagsterInstance, assets: list[str] | None = None, **kwargs
+) -> dg.ExecuteInProcessResult:
+    """Materialize `assets` (default: everything) and publish them, every month, in this process."""
+    months = register_months(config_path, instance)
+    job = build_definitions(config_path).resolve_job_def(FULL_REFRESH_JOB)
+    selection = None if assets is None else [dg.AssetKey(name) for name in [*assets, PUBLICATION_ASSET]]
+    return job.execute_in_process(
+        instance=instance, asset_selection=selection, tags=partition_range_tags(months), **kwargs
+    )
 
 
 @pytest.fixture
-def small_config(tmp_path, monkeypatch) -> Path:
-    """A small synthetic config, active for this test."""
-    path = write_config(tmp_path)
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(path))
-    return path
+def small_config(tmp_path) -> Path:
+    """A small synthetic config in a temporary folder."""
+    return write_config(tmp_path)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from segmentation_pipeline.retail import sources
 from segmentation_pipeline.retail.cleaning import REJECT_REASONS, clean_transactions
 from segmentation_pipeline.readers import read_table
 from segmentation_pipeline.retail.sources import map_columns
-from segmentation_pipeline.storage import TableStore
+from segmentation_pipeline.storage import read_parquet_parts, write_parquet
 from segmentation_pipeline_tests.conftest import ONLINE_RETAIL_TRANSACTIONS
 
 ONLINE_RETAIL = Path(__file__).resolve().parents[2] / "shared/datasets/online_retail_sample.xlsx"
@@ -220,12 +220,12 @@ def test_months_stored_apart_read_back_as_one_table(tmp_path):
     rows = [(str(i), f"C{i % 3}", f"2010-{1 + i % 3:02d}-0{1 + i}", "1", "2", f"item {i % 4}") for i in range(8)]
     cleaned = clean_transactions(raw_table(rows)).cleaned
     months = month_of(cleaned["timestamp"])
-    store = TableStore(tmp_path)
+    paths = []
     for month in sorted(months.unique()):
         part = cleaned[(months == month).to_numpy()]
         own_categories = {c: part[c].cat.remove_unused_categories() for c in ("customer_id", "description")}
-        store.write("cleaned", part.assign(**own_categories), month)
-    back = store.read("cleaned", sorted(months.unique())).sort_values("source_row", ignore_index=True)
+        paths.append(write_parquet(part.assign(**own_categories), tmp_path / f"{month}.parquet"))
+    back = read_parquet_parts(paths).sort_values("source_row", ignore_index=True)
     assert isinstance(back["customer_id"].dtype, pd.CategoricalDtype)
     for column in ("customer_id", "invoice_id", "description", "amount"):
         assert back[column].tolist() == cleaned[column].tolist()

@@ -1,15 +1,27 @@
 import pytest
 import yaml
 
-from segmentation_pipeline.config import CONFIG_ENV_VAR, active_config, load_config, parse_config
+from segmentation_pipeline.config import CONFIG_ENV_VAR, config_path_in_use, load_config, parse_config
 from segmentation_pipeline.errors import ConfigError
-from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, PROJECT_ROOT
+from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
 
 
-def test_shipped_config_is_valid_and_uses_synthetic_data():
+def test_shipped_config_is_valid_and_its_relative_paths_follow_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     config = load_config(DEFAULT_CONFIG_PATH)
     assert config.transactions.source == "synthetic"
-    assert config.output_path() == PROJECT_ROOT / "data" / "outputs"
+    assert config.output_path() == tmp_path / "data" / "outputs"
+    assert config.inbox_path() == tmp_path / "data" / "inbox"
+
+
+def test_relative_paths_in_a_config_file_follow_the_file(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "my.yml").write_text(yaml.safe_dump({"output_dir": "out", "transactions": {"source": "file", "path": "log.csv"}}))
+    monkeypatch.chdir(tmp_path)
+    config = load_config("project/my.yml")  # a command-line path: relative to the current directory
+    assert config.output_path() == folder / "out"
+    assert config.transactions_path() == folder / "log.csv"
 
 
 @pytest.mark.parametrize(
@@ -20,7 +32,8 @@ def test_shipped_config_is_valid_and_uses_synthetic_data():
         ({"transactions": {"synthetic": {"customers": "many"}}}, "transactions.synthetic.customers"),
         ({"transactions": {"source": "database"}}, "transactions.source"),
         ({"transactions": {"source": "file"}}, "`path` is required"),
-        ({"transactions": {"first_month": "2025-13"}}, "transactions.first_month"),
+        ({"transactions": {"first_month": "2025-01"}}, "transactions.first_month: unknown key"),
+        ({"publication": {"keep_sets": 0}}, "publication.keep_sets"),
         ({"transactions": {"columns": {"amount": None, "quantity": None}}}, "map either `amount`"),
     ],
 )
@@ -45,10 +58,12 @@ def test_config_file_problems_name_the_file(tmp_path):
         load_config(scalar)
 
 
-def test_environment_variable_selects_the_config(tmp_path, monkeypatch):
+def test_explicit_path_then_environment_variable_then_the_built_in_default(tmp_path, monkeypatch):
+    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+    assert config_path_in_use() == DEFAULT_CONFIG_PATH
     path = tmp_path / "other.yml"
-    path.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out")}))
+    path.write_text(yaml.safe_dump({"output_dir": "out"}))
     monkeypatch.setenv(CONFIG_ENV_VAR, str(path))
-    assert active_config().output_path() == tmp_path / "out"
-    path.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "changed")}))
-    assert active_config().output_path() == tmp_path / "changed"
+    assert config_path_in_use() == path
+    assert load_config().output_path() == tmp_path / "out"
+    assert config_path_in_use(tmp_path / "explicit.yml") == tmp_path / "explicit.yml"

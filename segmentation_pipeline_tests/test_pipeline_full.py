@@ -7,22 +7,22 @@ import pandas as pd
 import yaml
 
 from segmentation_pipeline.clustering import METHODS, ModelBundle
-from segmentation_pipeline.runner import run_everything
-from segmentation_pipeline.storage import read_manifest
-from segmentation_pipeline_tests.conftest import load_definitions
+from segmentation_pipeline.definitions import build_definitions
+from segmentation_pipeline.orchestration.runner import run_graph
+from segmentation_pipeline.publication import OutputFolder, file_sha256
 
 
 def test_full_graph_materializes_and_every_check_passes(small_config, tmp_path):
-    definitions = load_definitions()
+    definitions = build_definitions(small_config)
     instance = dg.DagsterInstance.ephemeral()
     lines: list[str] = []
-    outcome = run_everything(instance=instance, emit=lines.append)
+    outcome = run_graph(small_config, instance=instance, emit=lines.append)
 
     assert outcome.success, outcome.errors + outcome.failed_checks
     assert outcome.failed_checks == [] and outcome.warnings == [] and outcome.errors == []
     graph = definitions.resolve_asset_graph()
     all_assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert outcome.assets == len(all_assets) == 30
+    assert outcome.assets == len(all_assets) == 31
     # Every asset check of the graph ran once and passed, blocking or not.
     evaluations = instance.get_records_for_run(outcome.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     evaluated = {(r.event_log_entry.dagster_event.event_specific_data.asset_key.to_user_string(),
@@ -43,12 +43,18 @@ def test_full_graph_materializes_and_every_check_passes(small_config, tmp_path):
         assert metadata["files"].value, key
 
     out = tmp_path / "outputs"
-    manifest = read_manifest(out)["assets"]
-    assert set(manifest) == all_assets
+    published = OutputFolder(out).current()
+    assert published.run_id == outcome.run_id
+    manifest = published.manifest["assets"]
+    assert set(manifest) == all_assets - {"published_outputs"}
     for name, entry in manifest.items():
         assert entry["run_id"] == outcome.run_id, name
         for file in entry["files"]:
-            assert (out / file).exists(), (name, file)
+            info = published.manifest["files"][file]
+            assert info["asset"] == name and info["run_id"] == outcome.run_id
+            assert file_sha256(out / file) == info["sha256"], (name, file)
+    assert json.loads((out / "manifest.json").read_text()) == published.manifest
+    assert not list((out / ".staging").iterdir())  # the run's staging was published, then removed
 
     features = pd.read_parquet(out / "tables" / "customer_features_basic.parquet")
     for method in METHODS:

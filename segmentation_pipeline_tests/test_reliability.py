@@ -1,5 +1,5 @@
-"""A run killed mid-way leaves the previous outputs readable and the manifest consistent; runs started
-while another holds the output folder wait for it instead of interleaving their writes."""
+"""Publication is all-or-nothing: a run killed at any moment, or failing after ingest, leaves the
+published files byte-identical; runs started while another holds the output folder wait for it."""
 
 from __future__ import annotations
 
@@ -12,100 +12,126 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import pyarrow.parquet as pq
+import pandas as pd
+import pytest
 import yaml
 
-from segmentation_pipeline.config import CONFIG_ENV_VAR
-from segmentation_pipeline.runner import LOCK_NAME, _folder_lock, ensure_instance_home, run_everything
+from segmentation_pipeline import layout
+from segmentation_pipeline.orchestration.instance import ensure_instance_home
+from segmentation_pipeline.orchestration.locking import HOLDER_NAME, folder_lock
+from segmentation_pipeline.publication import OutputFolder, file_sha256
 from segmentation_pipeline_tests.conftest import write_config
 
-FAST_CLUSTERING = {"k_max": 5, "bootstraps": 3, "autoencoder_epochs": 10}
+FAST_CLUSTERING = {"k_max": 4, "bootstraps": 2, "autoencoder_epochs": 5}
 CLI = [sys.executable, "-m", "segmentation_pipeline.cli"]
+# Progress lines after which a run is killed: ingest, features, models, comparison, the report
+# (publication running or about to run).
+KILL_AFTER = ("raw_transactions", "rfm", "kmeans", "method_comparison", "report")
 
 
-def _config(folder: Path, seed: int) -> Path:
-    transactions = {"source": "synthetic", "synthetic": {"customers": 200, "months": 2, "seed": seed, "start_month": "2025-01"}}
+def _config(folder: Path, seed: int, **transactions) -> Path:
+    transactions = transactions or {
+        "source": "synthetic",
+        "synthetic": {"customers": 150, "months": 2, "seed": seed, "start_month": "2025-01"},
+    }
     return write_config(folder, transactions=transactions, clustering=FAST_CLUSTERING)
 
 
-def _env(config: Path, home: Path) -> dict[str, str]:
-    return {**os.environ, CONFIG_ENV_VAR: str(config), "DAGSTER_HOME": str(home)}
+def _cli(command: str, config: Path, home: Path, **popen) -> subprocess.Popen:
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([*CLI, command, "--config", str(config)], env=env, text=True, **popen)
 
 
-def _assert_manifest_files_readable(output_dir: Path) -> dict:
-    """The manifest parses and every file it lists exists; parquet tables open and have their rows."""
-    manifest = json.loads((output_dir / "manifest.json").read_text())["assets"]
-    for name, entry in manifest.items():
-        assert entry["files"], name
-        for file in entry["files"]:
-            path = output_dir / file
-            assert path.is_file(), (name, file)
-            if path.suffix == ".parquet":
-                pq.read_table(path)
+def _published_checksums(output_dir: Path) -> dict[str, str]:
+    """Every file readers see through the stable links, with its sha256, plus the manifest itself."""
+    manifest = json.loads((output_dir / layout.MANIFEST).read_text())
+    files = {path: file_sha256(output_dir / path) for path in manifest["files"]}
+    files[layout.MANIFEST] = file_sha256(output_dir / layout.MANIFEST)
+    return files
+
+
+def _assert_complete_set(output_dir: Path) -> dict:
+    """The published set is whole: every file the manifest names has the recorded checksum."""
+    manifest = json.loads((output_dir / layout.MANIFEST).read_text())
+    for path, info in manifest["files"].items():
+        assert file_sha256(output_dir / path) == info["sha256"], path
     return manifest
 
 
-def test_killed_run_leaves_previous_outputs_readable_and_the_next_run_cleans_up(tmp_path, monkeypatch):
+def test_a_run_killed_at_any_moment_leaves_the_published_files_as_they_were(tmp_path):
     home = ensure_instance_home(tmp_path / "dagster_home")
-    config = _config(tmp_path, seed=7)
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(config))
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
     output_dir = tmp_path / "outputs"
-    with dg.DagsterInstance.get() as instance:
-        first = run_everything(instance=instance, emit=lambda line: None)
-    assert first.success
-    before = _assert_manifest_files_readable(output_dir)
+    config = _config(tmp_path, seed=7)
+    first = _cli("run", config, home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert first.wait(timeout=600) == 0, first.stderr.read()
+    good = _published_checksums(output_dir)
+    good_run = _assert_complete_set(output_dir)["run_id"]
 
-    # Different data (another seed), so replaced tables are told apart from the first run's.
-    _config(tmp_path, seed=8)
-    killed = subprocess.Popen([*CLI, "run"], env=_env(config, home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    done: list[str] = []
-    for line in killed.stdout:
-        if line.startswith("  ") and not line.strip().startswith(("!", "x")):
-            done.append(line.split()[0])
-        if "rfm" in done:  # half-way: the features exist, models and everything after do not yet
-            break
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL
+    _config(tmp_path, seed=8)  # other data, so the killed runs' files differ from the published ones
+    outcomes = {}
+    for marker in KILL_AFTER:
+        killed = _cli("run", config, home, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for line in killed.stdout:
+            if line.split()[:1] == [marker]:
+                break
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait()
+        manifest = _assert_complete_set(output_dir)
+        if manifest["run_id"] == good_run:
+            assert _published_checksums(output_dir) == good, marker  # byte-identical to before
+            outcomes[marker] = "previous set"
+        else:  # killed after its publication: the new set is complete and alone
+            assert {info["run_id"] for info in manifest["files"].values()} == {manifest["run_id"]}
+            outcomes[marker] = "new set"
+            good, good_run = _published_checksums(output_dir), manifest["run_id"]
+    assert list(outcomes.values())[:-1] == ["previous set"] * (len(KILL_AFTER) - 1), outcomes
 
-    after = _assert_manifest_files_readable(output_dir)
-    assert set(after) == set(before)
-    rewritten = {name for name, entry in after.items() if entry["run_id"] != first.run_id}
-    assert set(done) <= rewritten and "report" not in rewritten  # killed before the end
-    for name in done:
-        entry = after[name]
-        if "partitions" in entry:
-            for month, part in entry["partitions"].items():
-                assert pq.ParquetFile(output_dir / part["files"][0]).metadata.num_rows == part["row_count"], (name, month)
-        else:
-            assert pq.ParquetFile(output_dir / entry["files"][0]).metadata.num_rows == entry["row_count"], name
-    assert after["report"] == before["report"]  # untouched outputs still the previous run's
+    # Each command holds the lock, so it knows no run of this machine is alive: it marks the killed
+    # run before it failed and removes its staged outputs, and nothing else.
+    users_file = output_dir / ".my-notes.tmp"
+    users_file.write_text("mine")
+    checked = _cli("check", config, home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = checked.communicate(timeout=600)
+    assert "marked run" in out, out + err
+    assert "database is locked" not in err
+    assert OutputFolder(output_dir).staged_runs() == [] and users_file.read_text() == "mine"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        statuses = {run.status for run in instance.get_runs()}
+    assert dg.DagsterRunStatus.STARTED not in statuses
 
-    with dg.DagsterInstance.get() as instance:
-        [abandoned] = [run for run in instance.get_runs() if run.run_id != first.run_id]
-        assert abandoned.status == dg.DagsterRunStatus.STARTED  # the killed process could not say otherwise
 
-    # The next command to take the lock knows no run of this machine is alive: it marks the abandoned
-    # run failed and removes temporary files of interrupted writes.
-    stale = output_dir / "tables" / ".rfm.parquet.interrupted.tmp"
-    stale.write_bytes(b"half a table")
-    checked = subprocess.run([*CLI, "check"], env=_env(config, home), capture_output=True, text=True, timeout=300)
-    assert f"marked run {abandoned.run_id} failed" in checked.stdout, checked.stdout + checked.stderr
-    assert "database is locked" not in checked.stderr
-    assert not stale.exists() and not list(output_dir.rglob("*.tmp"))
-    with dg.DagsterInstance.get() as instance:
-        assert instance.get_run_by_id(abandoned.run_id).status == dg.DagsterRunStatus.FAILURE
+def test_a_run_failing_after_ingest_leaves_report_personas_and_profiles_byte_identical(tmp_path):
+    home = ensure_instance_home(tmp_path / "dagster_home")
+    output_dir = tmp_path / "outputs"
+    config = _config(tmp_path, seed=7)
+    good = _cli("run", config, home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert good.wait(timeout=600) == 0, good.stderr.read()
+    before = _published_checksums(output_dir)
+    assert any(path.startswith(("personas/", "profiles/")) for path in before) and layout.REPORT in before
+
+    # A readable log whose lines are all returns: ingest and cleaning succeed, RFM cannot.
+    returns_only = tmp_path / "returns.csv"
+    pd.DataFrame(
+        {"CustomerID": ["a", "b", "c"], "InvoiceNo": ["C1", "C2", "C3"], "InvoiceDate": ["2025-01-05"] * 3,
+         "Quantity": [-1, -2, -3], "UnitPrice": [2.5, 3.0, 1.0]}
+    ).to_csv(returns_only, index=False)
+    unmapped = {"product_id": None, "description": None, "country": None}
+    _config(tmp_path, seed=7, source="file", path=str(returns_only), columns=unmapped)
+    failed = _cli("run", config, home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = failed.communicate(timeout=600)
+    assert failed.returncode == 1, out + err
+    assert "raw_transactions" in out and "no purchase lines" in err
+    assert _published_checksums(output_dir) == before
 
 
 def test_a_run_waits_while_another_holds_the_output_folder(tmp_path):
-    """Two runs at once: the second says whom it waits for and starts when the first releases the lock."""
+    """Two commands at once: the second says whom it waits for and starts when the first releases the lock."""
     config = _config(tmp_path, seed=7)
     home = ensure_instance_home(tmp_path / "dagster_home")
     output_dir = tmp_path / "outputs"
     holder: list[str] = []
-    with _folder_lock(output_dir, "first-run", holder.append):
-        waiting = subprocess.Popen([*CLI, "check"], env=_env(config, home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with folder_lock(output_dir, "run first-run", holder.append):
+        waiting = _cli("check", config, home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         lines = []
         for line in waiting.stdout:
             lines.append(line)
@@ -116,9 +142,9 @@ def test_a_run_waits_while_another_holds_the_output_folder(tmp_path):
         assert waiting.poll() is None  # still waiting while the lock is held
     rest = waiting.communicate(timeout=300)[0]
     assert holder == []  # the lock was free for the holder
-    assert waiting.returncode in (0, 1), rest  # it ran (the checks find no tables: that is the job's answer)
+    assert waiting.returncode in (0, 1), rest  # it ran (nothing is published yet: that is the job's answer)
     assert "checks run" in rest and "database is locked" not in rest
-    assert (output_dir / LOCK_NAME).read_text() == ""  # released: nobody holds it
+    assert not (output_dir / HOLDER_NAME).exists()  # released: nobody holds it
 
 
 def test_default_instance_settings_are_written_once_and_never_overwritten(tmp_path):
@@ -132,3 +158,15 @@ def test_default_instance_settings_are_written_once_and_never_overwritten(tmp_pa
     (home / "dagster.yaml").write_text(settings + "\n# edited by the user\n")
     ensure_instance_home(home)
     assert (home / "dagster.yaml").read_text().endswith("# edited by the user\n")
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_commands_run_from_any_directory_with_a_config_relative_to_it(tmp_path, command):
+    """--config is a path relative to the current directory, like any command-line path."""
+    project = tmp_path / "project"
+    project.mkdir()
+    config = _config(project, seed=7)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    result = subprocess.run([*CLI, command, "--config", "project/pipeline.yml"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert f"config: {config}" in result.stdout, result.stdout + result.stderr

@@ -15,12 +15,11 @@ from segmentation_pipeline.orchestration.resources import (
 
 
 def resources_and_executor(config_path: Path, config: PipelineConfig) -> dg.Definitions:
-    settings = PipelineSettings(config_path=str(config_path))
     return dg.Definitions(
         resources={
-            "settings": settings,
-            "io_manager": TableIOManager(settings=settings),
-            "object_io_manager": ObjectIOManager(settings=settings),
+            "settings": PipelineSettings(config_path=str(config_path)),
+            "io_manager": TableIOManager(config_path=str(config_path)),
+            "object_io_manager": ObjectIOManager(config_path=str(config_path)),
             "llm": LLMNarrator(**config.llm.model_dump()),
         },
         executor=executor_from_config(config.executor),

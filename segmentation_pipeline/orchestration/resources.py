@@ -77,13 +77,16 @@ def record_outputs(
 
 
 class _StagingIOManager(dg.ConfigurableIOManagerFactory):
-    """Per-run IO managers: created with the run's id, they write to its staging folder."""
+    """Per-run IO managers: created with the run's id, they write to its staging folder. They hold
+    the config path rather than the settings resource: a nested resource makes Dagster rebuild the
+    init context through a deprecated path on every step."""
 
-    settings: PipelineSettings
+    config_path: str
     io_manager_class: ClassVar[type]
 
     def create_io_manager(self, context: dg.InitResourceContext) -> dg.IOManager:
-        return self.io_manager_class(self.settings, context.run.run_id if context.run else None)
+        settings = PipelineSettings(config_path=self.config_path)
+        return self.io_manager_class(settings, context.run.run_id if context.run else None)
 
 
 class _TableIO(dg.IOManager):
