@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from segmentation_pipeline import cleaning, features, rfm, sources, synthetic
@@ -50,8 +51,10 @@ def publish_retail_set(
     methods: Sequence[str] = ("kmeans", "gmm"),
     recommended: str | None = None,
     customers: int = 500,
+    leads: bool = False,
 ) -> Path:
-    """Publish a retail set for `methods` and make it current; returns the set folder."""
+    """Publish a retail set for `methods` (plus a lead model with `leads`) and make it current;
+    returns the set folder."""
     output_dir = Path(output_dir)
     table = customer_features(customers)
     results = [clustered(method, customers) for method in methods]
@@ -76,9 +79,56 @@ def publish_retail_set(
     features_path = published.features_path(published.RETAIL)
     write_parquet(table, set_dir / features_path)
     files[features_path] = "customer_features_basic"
+    if leads:
+        files.update(write_lead_model(set_dir))
     write_manifest(set_dir, run_id, files)
     make_current(output_dir, set_dir)
     return set_dir
+
+
+def lead_features(leads: int = 300, seed: int = 3) -> pd.DataFrame:
+    """A small hand-made B2B lead table: three kinds of lead with different engagement."""
+    rng = np.random.default_rng(seed)
+    kind = rng.integers(0, 3, leads)
+    return pd.DataFrame({
+        "lead_id": [f"L{i:04d}" for i in range(leads)],
+        "employees": np.array([10.0, 200.0, 5000.0])[kind] * rng.uniform(0.5, 1.5, leads),
+        "web_visits": np.array([2.0, 15.0, 40.0])[kind] + rng.poisson(2, leads),
+        "engagement_score": np.array([-1.0, 0.5, 2.0])[kind] + rng.normal(0, 0.2, leads),
+    })
+
+
+@functools.cache
+def lead_clustering() -> ClusteringResult:
+    settings = ClusteringSettings(
+        features=("employees", "web_visits", "engagement_score"), log1p_features=("employees",), k=3, bootstraps=0
+    )
+    return run_method("kmeans", lead_features().rename(columns={"lead_id": "customer_id"}), settings)
+
+
+def write_lead_model(set_dir: Path) -> dict[str, str]:
+    """The lead model files (bundle, personas, comparison, table) in `set_dir`; relative path -> asset."""
+    result = lead_clustering()
+    family = published.LEADS
+    result.bundle.save(set_dir / published.bundle_path(family, "kmeans"))
+    sizes = np.bincount(result.labels)
+    personas = {
+        "method": "kmeans",
+        "personas": [
+            {"persona_name": f"Lead group {label}", "cluster_id": label, "rank": label + 1, "size": int(size),
+             "percentage": round(100 * size / sizes.sum(), 2), "value_tier": ("HIGH", "MEDIUM", "LOW")[label]}
+            for label, size in enumerate(sizes)
+        ],
+    }
+    _write_json(set_dir / published.personas_path(family, "kmeans"), personas)
+    _write_json(set_dir / published.comparison_path(family), {"recommended": "kmeans"})
+    write_parquet(lead_features(), set_dir / published.features_path(family))
+    return {
+        published.bundle_path(family, "kmeans"): "leads_kmeans",
+        published.personas_path(family, "kmeans"): "leads_kmeans_personas",
+        published.comparison_path(family): "leads_method_comparison",
+        published.features_path(family): "lead_features",
+    }
 
 
 def write_manifest(set_dir: Path, run_id: str, files: dict[str, str], extra_files: dict[str, dict] | None = None) -> None:
