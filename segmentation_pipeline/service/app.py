@@ -19,10 +19,12 @@ from typing import Annotated
 
 import pydantic_core
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from segmentation_pipeline.service import inputs
 from segmentation_pipeline.service.batching import MicroBatcher
@@ -88,6 +90,7 @@ def create_app(
     )
     app.state.models = models
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
@@ -236,6 +239,14 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     """FastAPI's 422 body, serialised so that any input echoed back stays valid JSON (a NaN read by
     the lenient JSON parser becomes null; FastAPI's own handler would fail on it with a 500)."""
     return _json({"detail": exc.errors()}, status_code=422)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI answers a body it cannot even decode (bytes that are not UTF-8 text) with a 400; it is
+    malformed input like any other, so it gets the 422 every other malformed body gets."""
+    if exc.status_code == 400:
+        return _json({"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 def _json(body: dict, status_code: int = 200) -> Response:
