@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import sklearn
 
 from segmentation_pipeline.clustering import ModelBundle
 
@@ -99,8 +100,11 @@ class Segmenter:
 
     def place(self, matrix: np.ndarray) -> Placements:
         """Segments of the rows of `matrix` (columns in `features` order), one vectorised pass."""
-        prepared = self.bundle.transform.transform_values(matrix)
-        assignment = self.bundle.assign(prepared)
+        # Rows reaching here are validated (finite, in range), so scikit-learn's own input and
+        # parameter checks, most of the cost of placing one row, are skipped.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            prepared = self.bundle.transform.transform_values(matrix)
+            assignment = self.bundle.assign(prepared)
         differences = prepared[:, None, :] - self.centres[None, :, :]
         distances = np.sqrt(np.einsum("ijk,ijk->ij", differences, differences))
         nearest = distances.argmin(axis=1)
