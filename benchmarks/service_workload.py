@@ -14,7 +14,10 @@ generator leaves the server most of the shared CPU). It measures:
 - `batch`: POST /segment/batch with `batch_rows` rows, sent one after the other: wall time per call
   as the client sees it (encoding excluded, transfer and decoding of the answer included).
 
-Every phase is bounded in requests and seconds. Any non-200 answer is counted in `errors`.
+Every phase is bounded in requests and seconds. Any non-200 answer is counted in `errors`. Each phase
+also records the server process's CPU time per request (`server_cpu_ms_per_request`, from
+/proc/<pid>/stat): on a machine shared with other work, wall-clock figures move with the load but
+this one does not, and 1000 / it is the request rate one core could sustain.
 """
 
 from __future__ import annotations
@@ -66,12 +69,18 @@ def measure_service(
 async def _measure(port, requests, concurrency, rate, batch_rows, batch_calls, phase_seconds, server) -> dict:
     await _wait_ready(port, server)
     await _closed_loop(port, 1, 200, MANUAL_BODY, "/segment/manual", phase_seconds)  # warm-up
-    results = {
-        "manual_1": await _closed_loop(port, 1, requests // 3, MANUAL_BODY, "/segment/manual", phase_seconds),
-        f"manual_{concurrency}": await _closed_loop(port, concurrency, requests, MANUAL_BODY, "/segment/manual", phase_seconds),
-        f"manual_{concurrency}_paced": await _paced(port, concurrency, rate, requests, MANUAL_BODY, phase_seconds),
-        "batch": await _batches(port, batch_rows, batch_calls, phase_seconds * 3),
+    phases = {
+        "manual_1": lambda: _closed_loop(port, 1, requests // 3, MANUAL_BODY, "/segment/manual", phase_seconds),
+        f"manual_{concurrency}": lambda: _closed_loop(port, concurrency, requests, MANUAL_BODY, "/segment/manual", phase_seconds),
+        f"manual_{concurrency}_paced": lambda: _paced(port, concurrency, rate, requests, MANUAL_BODY, phase_seconds),
+        "batch": lambda: _batches(port, batch_rows, batch_calls, phase_seconds * 3),
     }
+    results = {}
+    for name, phase in phases.items():
+        cpu_before = _cpu_seconds(server.pid)
+        results[name] = await phase()
+        answered = results[name].get("requests") or results[name]["calls"]
+        results[name]["server_cpu_ms_per_request"] = round((_cpu_seconds(server.pid) - cpu_before) * 1000 / answered, 3)
     results["goals"] = {
         "manual_50_paced_p99_ms": (results[f"manual_{concurrency}_paced"]["p99_ms"], "<=", GOALS["manual_50_paced_p99_ms"]),
         "manual_50_requests_per_second": (results[f"manual_{concurrency}"]["requests_per_second"], ">=",
@@ -206,6 +215,12 @@ def _summary(latencies: list[float], errors: int, seconds: float) -> dict:
         "max_ms": round(float(milliseconds.max()), 2),
         "errors": errors,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
