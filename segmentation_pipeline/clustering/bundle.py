@@ -14,6 +14,7 @@ release that wrote them) or another numpy major version.
 from __future__ import annotations
 
 import importlib.metadata
+import io
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,11 +106,26 @@ class ModelBundle:
             raise
         except Exception as exc:  # a foreign or corrupt file fails in many different ways
             raise ValueError(f"{path}: not a readable model bundle ({type(exc).__name__}: {exc})") from None
+        return cls._unwrap(envelope, path)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str | Path) -> ModelBundle:
+        """The bundle in `data`, the bytes of a bundle file the caller has already read (and, e.g.,
+        checked against a published sha256, so the file cannot change between check and load);
+        `source` names them in errors."""
+        try:
+            envelope = joblib.load(io.BytesIO(data))
+        except Exception as exc:  # a foreign or corrupt file fails in many different ways
+            raise ValueError(f"{source}: not a readable model bundle ({type(exc).__name__}: {exc})") from None
+        return cls._unwrap(envelope, source)
+
+    @staticmethod
+    def _unwrap(envelope: object, source: str | Path) -> ModelBundle:
         if not isinstance(envelope, dict) or envelope.get("format") != BUNDLE_FORMAT:
-            raise ValueError(f"{path}: not a {BUNDLE_FORMAT} file")
+            raise ValueError(f"{source}: not a {BUNDLE_FORMAT} file")
         problems = _incompatibilities(envelope)
         if problems:
-            raise ValueError(f"{path}: model bundle cannot be used here: {'; '.join(problems)}; retrain it")
+            raise ValueError(f"{source}: model bundle cannot be used here: {'; '.join(problems)}; retrain it")
         return envelope["bundle"]
 
 

@@ -42,6 +42,18 @@ class FeatureTransform:
         """The prepared matrix of `frame` (extra columns are ignored)."""
         return self.scaler.transform(_log_matrix(frame, self.features, self.log1p_features))
 
+    def transform_values(self, values: np.ndarray) -> np.ndarray:
+        """The prepared matrix of raw values already laid out as (rows, `features`) floats.
+
+        The same preparation as `transform` without going through a DataFrame, for callers that
+        hold validated numbers (finite; log1p features > -1) and need one row in microseconds, such
+        as a prediction service; `transform` stays the checked path for tables.
+        """
+        logged = np.array(values, dtype=float)  # a copy: the caller's values stay raw
+        columns = [position for position, name in enumerate(self.features) if name in self.log1p_features]
+        logged[:, columns] = np.log1p(logged[:, columns])
+        return self.scaler.transform(logged)
+
     def describe(self) -> dict:
         """What was done, for the result's params (means/scales are after log1p)."""
         return {
