@@ -64,8 +64,9 @@ class TfidfLsaEmbedder:
         return cls(vectorizer, svd)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        with threadpool_limits(limits=1):
-            return unit_rows(self.svd.transform(self.vectorizer.transform(texts)))
+        # sparse x dense product (scipy, no BLAS threads): deterministic, and no thread-pool switching,
+        # which alone costs tens of milliseconds per similarity query
+        return unit_rows(self.svd.transform(self.vectorizer.transform(texts)))
 
     def describe(self) -> dict:
         return {
