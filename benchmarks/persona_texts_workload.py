@@ -17,7 +17,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from benchmarks.measure import machine_info, peak_rss_mb, reset_peak_rss
 from segmentation_pipeline.persona_texts.analysis import analyse_corpus, load_corpus, write_outputs

@@ -157,3 +157,13 @@ def test_settings_defaults_and_errors(tmp_path):
         PersonaTextsSettings(k=1)
     with pytest.raises(ConfigError, match=r"persona_texts.embedding.model_path: '.*nowhere' is not a folder"):
         fit_embedder(["a b"], EmbeddingSettings(backend="model2vec", model_path="nowhere"), 0, root=tmp_path)
+
+
+def test_file_sources_relative_to_the_root(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "personas.txt").write_text(FILE_TEXT, encoding="utf-8")
+    loaded = load_corpus(PersonaTextsSettings(source="file", path="in/personas.txt"), root=tmp_path)
+    assert loaded.truth is None and loaded.corpus.personas["persona_id"].tolist() == ["1", "3", "4"]
+    pd.DataFrame({"id": ["x", "y"], "text": ["one", "two"]}).to_csv(tmp_path / "in" / "personas.csv", index=False)
+    loaded = load_corpus(PersonaTextsSettings(source="file", path="in/personas.csv"), root=tmp_path)
+    assert loaded.corpus.texts == ["one", "two"] and loaded.corpus.personas["family"].tolist() == [None, None]
