@@ -47,39 +47,41 @@ def read_table(
     read_options: dict | None = None,
     encoding: str | None = None,
     cache_dir: str | Path | None = None,
+    kind: str = "Transaction file",
 ) -> pd.DataFrame:
     """Read a .xlsx/.xls/.csv/.txt/.parquet file with all its columns, as the file has them.
 
     `read_options` go to the pandas reader (e.g. `{"sep": ";"}`, `{"sheet_name": "2011"}`); a text file's
     delimiter is detected when none is given. With `encoding=None` a text file is read as UTF-8, falling
     back to cp1252 then latin-1. Spreadsheets are cached as parquet under `cache_dir`, keyed by the file's
-    content and the read options. How the file was read is in `table.attrs[READ_INFO_ATTR]`.
+    content and the read options. How the file was read is in `table.attrs[READ_INFO_ATTR]`. `kind` names
+    the file in error messages ("Transaction file", "Persona file", ...).
     """
     path = Path(path)
     options = dict(read_options or {})
     if not path.is_file():
-        raise InputDataError(f"Transaction file '{path}' does not exist or is not a file.")
+        raise InputDataError(f"{kind} '{path}' does not exist or is not a file.")
     suffix = path.suffix.lower()
     if suffix not in EXCEL_SUFFIXES + TEXT_SUFFIXES + PARQUET_SUFFIXES:
         supported = ", ".join(EXCEL_SUFFIXES + TEXT_SUFFIXES + PARQUET_SUFFIXES)
-        raise InputDataError(f"Transaction file '{path}' has the unsupported type '{suffix}'; use one of {supported}.")
+        raise InputDataError(f"{kind} '{path}' has the unsupported type '{suffix}'; use one of {supported}.")
     if path.stat().st_size == 0:
-        raise InputDataError(f"Transaction file '{path}' is empty (0 bytes).")
+        raise InputDataError(f"{kind} '{path}' is empty (0 bytes).")
 
     if suffix in EXCEL_SUFFIXES:
-        table, info = _read_spreadsheet(path, options, cache_dir)
+        table, info = _read_spreadsheet(path, options, cache_dir, kind)
     elif suffix in TEXT_SUFFIXES:
-        table, info = _read_text(path, options, encoding)
+        table, info = _read_text(path, options, encoding, kind)
     else:
-        table, info = _read_parquet(path, options), {"format": "parquet"}
+        table, info = _read_parquet(path, options, kind), {"format": "parquet"}
 
     if len(table) == 0:
-        raise InputDataError(f"Transaction file '{path}' has no data rows, only a header or nothing at all.")
+        raise InputDataError(f"{kind} '{path}' has no data rows, only a header or nothing at all.")
     table.attrs[READ_INFO_ATTR] = {"path": str(path), **info}
     return table
 
 
-def _read_text(path: Path, options: dict, encoding: str | None) -> tuple[pd.DataFrame, dict]:
+def _read_text(path: Path, options: dict, encoding: str | None, kind: str) -> tuple[pd.DataFrame, dict]:
     """Delimited text, every cell read as text so ids like '00123' survive; map_columns parses types."""
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
@@ -92,7 +94,7 @@ def _read_text(path: Path, options: dict, encoding: str | None) -> tuple[pd.Data
     else:
         encodings = FALLBACK_ENCODINGS
     if b"\x00" in head and not codecs.lookup(encodings[0]).name.startswith(("utf-16", "utf-32")):
-        raise InputDataError(f"Transaction file '{path}' is binary, not delimited text (it contains NUL bytes).")
+        raise InputDataError(f"{kind} '{path}' is binary, not delimited text (it contains NUL bytes).")
 
     if "sep" not in options and "delimiter" not in options:
         sample = head.decode(encodings[0] if encodings[0] == "utf-16" else "latin-1", errors="replace")
@@ -110,15 +112,15 @@ def _read_text(path: Path, options: dict, encoding: str | None) -> tuple[pd.Data
             rejected.append(candidate)
             continue
         except pd.errors.EmptyDataError:
-            raise InputDataError(f"Transaction file '{path}' has no data rows, only blank lines.") from None
+            raise InputDataError(f"{kind} '{path}' has no data rows, only blank lines.") from None
         except (pd.errors.ParserError, ValueError, csv.Error) as exc:
-            raise InputDataError(f"Transaction file '{path}' cannot be read as delimited text: {exc}") from None
+            raise InputDataError(f"{kind} '{path}' cannot be read as delimited text: {exc}") from None
         note = f"'{path.name}' is not valid {' or '.join(rejected)} text; read it as {candidate}" if rejected else None
         if note:
             logger.warning(note)
         return table, {"format": "text", "encoding": candidate, "encoding_note": note, "delimiter": separator}
     raise InputDataError(
-        f"Transaction file '{path}' cannot be decoded as {' or '.join(rejected)}; "
+        f"{kind} '{path}' cannot be decoded as {' or '.join(rejected)}; "
         "give the file's encoding (e.g. cp1252), or none to try utf-8, cp1252 and latin-1."
     )
 
@@ -153,37 +155,37 @@ def _detect_delimiter(sample: str, whole_file: bool) -> str:
     return ","  # one column, or too irregular to tell: map_columns then lists the columns it did find
 
 
-def _read_parquet(path: Path, options: dict) -> pd.DataFrame:
+def _read_parquet(path: Path, options: dict, kind: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path, **options)
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError derive from these
         raise InputDataError(
-            f"Transaction file '{path}' cannot be read as parquet (corrupt or truncated?): {exc}"
+            f"{kind} '{path}' cannot be read as parquet (corrupt or truncated?): {exc}"
         ) from None
 
 
-def _read_spreadsheet(path: Path, options: dict, cache_dir: str | Path | None) -> tuple[pd.DataFrame, dict]:
+def _read_spreadsheet(path: Path, options: dict, cache_dir: str | Path | None, kind: str) -> tuple[pd.DataFrame, dict]:
     """Parse the workbook, or reuse the parquet copy parsed from the same bytes with the same options."""
     info = {"format": "spreadsheet", "cache": "off"}
     if cache_dir is None:
-        return _parse_spreadsheet(path, options), info
+        return _parse_spreadsheet(path, options, kind), info
     cache_file = Path(cache_dir) / f"{path.stem}-{_cache_key(path, options)}.parquet"
     if cache_file.is_file():
         try:
             return pd.read_parquet(cache_file), {**info, "cache": "hit", "cache_file": str(cache_file)}
         except (ImportError, ValueError, OSError) as exc:
             logger.warning("ignoring unreadable cache file %s: %s", cache_file, exc)
-    table = _parse_spreadsheet(path, options)
+    table = _parse_spreadsheet(path, options, kind)
     stored = _store_in_cache(table, cache_file)
     return table, {**info, "cache": "miss", "cache_file": str(cache_file) if stored else None}
 
 
-def _parse_spreadsheet(path: Path, options: dict) -> pd.DataFrame:
+def _parse_spreadsheet(path: Path, options: dict, kind: str) -> pd.DataFrame:
     try:
         table = pd.read_excel(path, **{"engine": "calamine", **options})
     except (CalamineError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
         raise InputDataError(
-            f"Transaction file '{path}' cannot be read as a spreadsheet (corrupt or truncated?): {exc}"
+            f"{kind} '{path}' cannot be read as a spreadsheet (corrupt or truncated?): {exc}"
         ) from None
     if isinstance(table, dict):
         raise InputDataError(f"read_options for '{path}' select several sheets; set sheet_name to a single sheet.")

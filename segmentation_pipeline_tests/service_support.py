@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segmentation_pipeline import cleaning, features, rfm, sources, synthetic
+from segmentation_pipeline.retail import cleaning, features, rfm, sources, synthetic
 from segmentation_pipeline.clustering import ClusteringResult, ClusteringSettings, run_method
 from segmentation_pipeline.comparison import compare_methods, comparison_to_dict
 from segmentation_pipeline.config import CANONICAL_COLUMNS
