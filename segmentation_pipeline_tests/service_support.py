@@ -23,7 +23,7 @@ from segmentation_pipeline.retail import cleaning, features, rfm, sources, synth
 from segmentation_pipeline.clustering import ClusteringResult, ClusteringSettings, run_method
 from segmentation_pipeline.comparison import compare_methods, comparison_to_dict
 from segmentation_pipeline.config import CANONICAL_COLUMNS
-from segmentation_pipeline.personas import build_personas
+from segmentation_pipeline.retail.personas import build_personas
 from segmentation_pipeline.service import published
 from segmentation_pipeline.storage import write_parquet
 
