@@ -32,6 +32,7 @@ def write_config(folder: Path, transactions: dict | None = None, **sections) -> 
     config["transactions"] = transactions or {"source": "synthetic", "synthetic": SMALL_SYNTHETIC}
     config["automation"]["inbox_dir"] = str(folder / "inbox")
     config.update(sections)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "pipeline.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
