@@ -1,5 +1,6 @@
 """`segmentation-pipeline`: run the whole pipeline, backfill months, run the checks, open the UI, list
-or roll back the published outputs, or write synthetic transactions.
+or roll back the published outputs, find the published persona texts closest to a description, or
+write synthetic transactions.
 
 Every command that touches Dagster uses the persistent instance in $DAGSTER_HOME (default
 `.dagster_home` in the current directory, created with a default dagster.yaml when missing), so the
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
                          help="make SET_ID (default: the set before the current one) current again")
     outputs.add_argument("--config", help=config_help)
 
+    serve = commands.add_parser("serve", help="serve the published models as a REST API (FastAPI under uvicorn)")
+    serve.add_argument("--config", help=config_help)
+    serve.add_argument("--host", help="address to listen on (default: the config's service.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: the config's service.port, 5001)")
+    serve.add_argument("--method", help="retail method served when a request names none "
+                       "(default: the config's service.method, else the published comparison's recommendation)")
+
     dev = commands.add_parser(  # no -h of its own: `-h HOST` and every other option go to dagster dev
         "dev",
         add_help=False,
@@ -56,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--config", help=config_help)
 
     commands.add_parser("config", help="print the built-in default configuration (a starting point for your own)")
+
+    similar = commands.add_parser("similar", help="the published persona texts closest to a description")
+    similar.add_argument("description", help="the persona description to match")
+    similar.add_argument("--top", type=int, default=5, help="how many personas (default 5)")
+    similar.add_argument("--config", help=config_help)
 
     generate = commands.add_parser("generate", help="write synthetic transactions to a csv or parquet file")
     generate.add_argument("--customers", type=int, default=2000)
@@ -73,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         "backfill": _run,
         "check": _check,
         "outputs": _outputs,
+        "serve": _serve,
         "config": _print_default_config,
+        "similar": _similar,
         "generate": _generate,
     }
     try:
@@ -180,6 +195,39 @@ def _outputs(args: argparse.Namespace) -> int:
         marker = "*" if current and published.set_id == current.set_id else " "
         print(f"{marker} {published.set_id}  run {published.run_id}  published {published.published_at}  "
               f"{len(published.manifest['files'])} files")
+    return 0
+
+
+def _similar(args: argparse.Namespace) -> int:
+    """Closest personas from the published similarity index (no refit; nothing is materialized)."""
+    from segmentation_pipeline.persona_texts.similarity import format_similar, similar
+
+    _, config = _config(args)
+    index = config.output_path() / layout.PERSONA_TEXTS_INDEX  # through `current`: the published set
+    if not index.is_file():
+        raise InputDataError(f"no persona texts published yet ({index} missing): run `segmentation-pipeline run` first")
+    print(format_similar(similar(args.description, index, args.top)))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Serve the sets published under the config's output folder until interrupted; a bad config or
+    option is one line (exit 2) before anything binds."""
+    from pydantic import ValidationError
+
+    from segmentation_pipeline.service.server import serve
+
+    try:
+        config_path, config = _config(args)
+    except ConfigError as exc:
+        raise ConfigError("; ".join(line.strip() for line in str(exc).splitlines())) from None
+    current = _output_folder(config).current()
+    print(f"config: {config_path}\noutputs: {config.output_path()} "
+          f"({f'published set {current.set_id}' if current else 'nothing published yet: /ready answers 503 until a run publishes'})")
+    try:
+        serve(config.output_path(), args.host, args.port, args.method, config.service)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(f"--{error['loc'][0]}: {error['msg']}" for error in exc.errors())) from None
     return 0
 
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from segmentation_pipeline.clustering.base import ClusteringSettings
 from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve_against
+from segmentation_pipeline.persona_texts.settings import PersonaTextsSettings
+from segmentation_pipeline.service.settings import ServiceSettings
 
 CONFIG_ENV_VAR = "SEGMENTATION_CONFIG"
 
@@ -139,6 +141,8 @@ class PipelineConfig(_Section):
     automation: AutomationSettings = AutomationSettings()
     executor: ExecutorSettings = ExecutorSettings()
     publication: PublicationSettings = PublicationSettings()
+    persona_texts: PersonaTextsSettings = PersonaTextsSettings()
+    service: ServiceSettings = ServiceSettings()  # `segmentation-pipeline serve`
 
     @field_validator("clustering")
     @classmethod
@@ -164,6 +168,15 @@ class PipelineConfig(_Section):
 
     def inbox_path(self) -> Path:
         return self.resolve(self.automation.inbox_dir)
+
+    def persona_texts_settings(self) -> PersonaTextsSettings:
+        """The `persona_texts` section with its relative `path` and `embedding.model_path` resolved."""
+        section = self.persona_texts
+        embedding = section.embedding
+        if embedding.model_path:
+            embedding = embedding.model_copy(update={"model_path": str(self.resolve(embedding.model_path))})
+        path = str(self.resolve(section.path)) if section.path else None
+        return section.model_copy(update={"path": path, "embedding": embedding})
 
 
 def clustering_settings(section: dict[str, Any]) -> ClusteringSettings:

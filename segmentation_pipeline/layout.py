@@ -73,6 +73,49 @@ def chart(prefix: str, name: str) -> str:
 REPORT = "report.html"
 
 
+# --- leads (PROVISIONAL) -----------------------------------------------------------------------
+# The leads domain is still being built and will settle its own entries here. Until then its model
+# files (what the REST service reads) mirror the retail ones under `leads/`:
+# `leads_provisional(model_bundle(method))`, `leads_provisional(personas_json(method))`,
+# `leads_provisional(METHOD_COMPARISON_JSON)`, and the lead feature table below.
+LEADS_DIR_PROVISIONAL = "leads"
+
+
+def leads_provisional(relative: str) -> str:
+    return f"{LEADS_DIR_PROVISIONAL}/{relative}"
+
+
+LEAD_FEATURES_PROVISIONAL = leads_provisional(table("lead_features"))
+
+
+# --- persona_texts -----------------------------------------------------------------------------
+PERSONA_TEXTS_DIR = "persona_texts"
+
+
+def persona_texts_file(name: str) -> str:
+    return f"{PERSONA_TEXTS_DIR}/{name}"
+
+
+PERSONA_TEXTS_CORPUS = persona_texts_file("corpus.csv")  # the parsed personas (rejected sections: summary.json)
+PERSONA_TEXTS_CLUSTERS = persona_texts_file("clusters.csv")
+PERSONA_TEXTS_DISSIMILARITY = persona_texts_file("dissimilarity_matrix.csv")
+PERSONA_TEXTS_THEMES = persona_texts_file("themes.json")
+PERSONA_TEXTS_REDUNDANT_PAIRS = persona_texts_file("redundant_pairs.csv")
+PERSONA_TEXTS_MAP = persona_texts_file("clusters.html")
+PERSONA_TEXTS_SUMMARY = persona_texts_file("summary.json")
+PERSONA_TEXTS_INDEX = persona_texts_file("similarity_index.joblib")  # what `segmentation-pipeline similar` reads
+# The analysis outputs by the name `persona_texts.analysis.write_outputs` gives them.
+PERSONA_TEXTS_OUTPUTS = {
+    "clusters": PERSONA_TEXTS_CLUSTERS,
+    "dissimilarity": PERSONA_TEXTS_DISSIMILARITY,
+    "themes": PERSONA_TEXTS_THEMES,
+    "redundant_pairs": PERSONA_TEXTS_REDUNDANT_PAIRS,
+    "html": PERSONA_TEXTS_MAP,
+    "summary": PERSONA_TEXTS_SUMMARY,
+    "index": PERSONA_TEXTS_INDEX,
+}
+
+
 # --- results passed between steps ----------------------------------------------------------------
 def stored_object(asset: str) -> str:
     """A Python result (fitted clustering, profile, personas, chart bytes) kept for downstream steps

@@ -302,3 +302,29 @@ def file_sha256(path: Path) -> str:
     """The digest the manifest records for a file (readers verify it before they load the file)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+class UnverifiedFileError(Exception):
+    """A file asked of a published set is not in its manifest, is unreadable, or is not the bytes
+    the manifest's sha256 names."""
+
+
+def verified_bytes(set_path: Path, manifest: dict, relative: str) -> bytes:
+    """The bytes of the set's file `relative`, read once and returned only if the manifest lists it
+    and they hash to its sha256. Readers deserialise these bytes, never the file again (it could
+    change in between), so a truncated, replaced or tampered file is refused before pickle sees it."""
+    entry = manifest["files"].get(relative)
+    if entry is None:
+        raise UnverifiedFileError(f"{relative}: not listed in the manifest of set {manifest.get('set_id')}")
+    path = Path(set_path) / relative
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnverifiedFileError(f"{path}: unreadable ({exc.strerror})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry["sha256"]:
+        raise UnverifiedFileError(
+            f"{path}: sha256 {digest} does not match the manifest's {entry['sha256']} "
+            f"({len(data)} bytes, manifest says {entry.get('bytes')}); refusing to load it"
+        )
+    return data

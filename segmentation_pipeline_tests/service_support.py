@@ -1,28 +1,29 @@
 """Builds real published sets for the service tests and the service benchmark.
 
-A set is what the pipeline publishes (see `segmentation_pipeline.service.published`): model bundles
-fitted by the clustering core, personas, the method comparison and the customer tables, listed with
-their sha256 in `manifest.json`, under `<output_dir>/sets/<set_id>/`, made current by swapping the
-`current` symlink. Clustering runs once per process and method; each published set only rewrites files.
+A set is what the pipeline publishes, built here by the pipeline's own publication machinery
+(`segmentation_pipeline.publication`): model bundles fitted by the clustering core, personas, the method
+comparison and the customer tables are staged under a run, recorded per asset, and published as a new
+immutable set with its `manifest.json` (sha256 of every file), made current by the atomic `current`
+swap, at the paths `segmentation_pipeline.layout` names. Clustering runs once per process and method;
+each published set only rewrites files.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import os
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from segmentation_pipeline.retail import cleaning, features, rfm, sources, synthetic
+from segmentation_pipeline import layout
 from segmentation_pipeline.clustering import ClusteringResult, ClusteringSettings, run_method
 from segmentation_pipeline.comparison import compare_methods, comparison_to_dict
 from segmentation_pipeline.config import CANONICAL_COLUMNS
+from segmentation_pipeline.publication import OutputFolder, PublishedSet, RunStaging
+from segmentation_pipeline.retail import cleaning, features, rfm, sources, synthetic
 from segmentation_pipeline.retail.personas import build_personas
 from segmentation_pipeline.service import published
 from segmentation_pipeline.storage import write_parquet
@@ -52,38 +53,33 @@ def publish_retail_set(
     recommended: str | None = None,
     customers: int = 500,
     leads: bool = False,
-) -> Path:
-    """Publish a retail set for `methods` (plus a lead model with `leads`) and make it current;
-    returns the set folder."""
-    output_dir = Path(output_dir)
+) -> PublishedSet:
+    """Stage a retail run for `methods` (plus a lead model with `leads`) as the pipeline's assets do,
+    and publish it as the new current set. Like a partial run, assets this run does not stage (e.g. a
+    method left out) stay as the previous set had them."""
     table = customer_features(customers)
     results = [clustered(method, customers) for method in methods]
-    set_dir = output_dir / "sets" / run_id
-    files: dict[str, str] = {}  # relative path -> asset key
+    folder = OutputFolder(output_dir)
+    staging = folder.staging(run_id)
     for result in results:
-        bundle_path = published.bundle_path(published.RETAIL, result.method)
-        result.bundle.save(set_dir / bundle_path)
-        files[bundle_path] = result.method
-        personas_path = published.personas_path(published.RETAIL, result.method)
-        _write_json(set_dir / personas_path, build_personas(result, table))
-        files[personas_path] = f"{result.method}_personas"
-        assignments = f"tables/{result.method}_cluster_assignments.parquet"
-        write_parquet(pd.DataFrame({"customer_id": result.customer_ids, "cluster": result.labels}), set_dir / assignments)
-        files[assignments] = result.method
+        bundle, assignments = layout.model_bundle(result.method), layout.cluster_assignments(result.method)
+        result.bundle.save(staging.path(bundle))
+        write_parquet(pd.DataFrame({"customer_id": result.customer_ids, "cluster": result.labels}), staging.path(assignments))
+        staging.record(result.method, [bundle, assignments], len(result.labels))
+        personas = layout.personas_json(result.method)
+        _write_json(staging.path(personas), build_personas(result, table))
+        staging.record(f"{result.method}_personas", [personas], None)
     comparison = comparison_to_dict(compare_methods(results))
     if recommended is not None:
         comparison["recommended"] = recommended
-    comparison_path = published.comparison_path(published.RETAIL)
-    _write_json(set_dir / comparison_path, comparison)
-    files[comparison_path] = "method_comparison"
-    features_path = published.features_path(published.RETAIL)
-    write_parquet(table, set_dir / features_path)
-    files[features_path] = "customer_features_basic"
+    _write_json(staging.path(layout.METHOD_COMPARISON_JSON), comparison)
+    staging.record("method_comparison", [layout.METHOD_COMPARISON_JSON], len(results))
+    features_table = layout.table("customer_features_basic")
+    write_parquet(table, staging.path(features_table))
+    staging.record("customer_features_basic", [features_table], len(table))
     if leads:
-        files.update(write_lead_model(set_dir))
-    write_manifest(set_dir, run_id, files)
-    make_current(output_dir, set_dir)
-    return set_dir
+        stage_lead_model(staging)
+    return folder.publish([run_id])
 
 
 def lead_features(leads: int = 300, seed: int = 3) -> pd.DataFrame:
@@ -106,11 +102,14 @@ def lead_clustering() -> ClusteringResult:
     return run_method("kmeans", lead_features().rename(columns={"lead_id": "customer_id"}), settings)
 
 
-def write_lead_model(set_dir: Path) -> dict[str, str]:
-    """The lead model files (bundle, personas, comparison, table) in `set_dir`; relative path -> asset."""
+def stage_lead_model(staging: RunStaging) -> None:
+    """The lead model files (bundle, personas, comparison, table) at the leads family's (provisional)
+    paths, staged and recorded under `staging`."""
     result = lead_clustering()
     family = published.LEADS
-    result.bundle.save(set_dir / published.bundle_path(family, "kmeans"))
+    bundle = published.bundle_path(family, "kmeans")
+    result.bundle.save(staging.path(bundle))
+    staging.record("leads_kmeans", [bundle], len(result.labels))
     sizes = np.bincount(result.labels)
     personas = {
         "method": "kmeans",
@@ -120,50 +119,12 @@ def write_lead_model(set_dir: Path) -> dict[str, str]:
             for label, size in enumerate(sizes)
         ],
     }
-    _write_json(set_dir / published.personas_path(family, "kmeans"), personas)
-    _write_json(set_dir / published.comparison_path(family), {"recommended": "kmeans"})
-    write_parquet(lead_features(), set_dir / published.features_path(family))
-    return {
-        published.bundle_path(family, "kmeans"): "leads_kmeans",
-        published.personas_path(family, "kmeans"): "leads_kmeans_personas",
-        published.comparison_path(family): "leads_method_comparison",
-        published.features_path(family): "lead_features",
-    }
-
-
-def write_manifest(set_dir: Path, run_id: str, files: dict[str, str], extra_files: dict[str, dict] | None = None) -> None:
-    """manifest.json listing `files` (relative path -> asset) with their sha256 and size."""
-    entries = {
-        path: {"asset": asset, "run_id": run_id, "sha256": sha256_of(set_dir / path), "bytes": (set_dir / path).stat().st_size}
-        for path, asset in files.items()
-    }
-    entries.update(extra_files or {})
-    assets: dict[str, dict] = {}
-    for path, entry in entries.items():
-        asset = assets.setdefault(entry["asset"], {"run_id": run_id, "row_count": None, "files": []})
-        asset["files"].append(path)
-    manifest = {
-        "format": "segmentation_pipeline.manifest",
-        "format_version": 1,
-        "set_id": set_dir.name,
-        "run_id": run_id,
-        "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "files": entries,
-        "assets": assets,
-    }
-    _write_json(set_dir / "manifest.json", manifest)
-
-
-def make_current(output_dir: Path, set_dir: Path) -> None:
-    """Point `<output_dir>/current` at `set_dir` in one atomic rename."""
-    temporary = Path(output_dir) / f".current-{os.getpid()}"
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(Path(set_dir).relative_to(output_dir))
-    os.replace(temporary, Path(output_dir) / "current")
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    _write_json(staging.path(published.personas_path(family, "kmeans")), personas)
+    staging.record("leads_kmeans_personas", [published.personas_path(family, "kmeans")], None)
+    _write_json(staging.path(published.comparison_path(family)), {"recommended": "kmeans"})
+    staging.record("leads_method_comparison", [published.comparison_path(family)], 1)
+    write_parquet(lead_features(), staging.path(published.features_path(family)))
+    staging.record("lead_features", [published.features_path(family)], len(lead_features()))
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmentation_pipeline.persona_texts.analysis import OUTPUT_FILES, analyse_corpus, load_corpus, write_outputs
+from segmentation_pipeline import layout
+from segmentation_pipeline.persona_texts.analysis import analyse_corpus, load_corpus, write_outputs
 from segmentation_pipeline.persona_texts.checks import (
     assignment_problems,
     dissimilarity_problems,
@@ -99,7 +100,7 @@ def test_outputs_are_byte_identical_on_a_rerun(default_run, tmp_path):
     first = write_outputs(analysis, tmp_path / "first")
     second = write_outputs(analyse_corpus(load_corpus(settings), settings), tmp_path / "second")
     for name in ("clusters", "dissimilarity", "themes", "redundant_pairs", "html", "summary"):
-        assert first[name].name == OUTPUT_FILES[name]
+        assert first[name] == tmp_path / "first" / layout.PERSONA_TEXTS_OUTPUTS[name]
         assert first[name].read_bytes() == second[name].read_bytes(), name
     matrix = read_dissimilarity_csv(first["dissimilarity"])
     assert matrix.shape == (180, 180) and dissimilarity_problems(matrix) == []

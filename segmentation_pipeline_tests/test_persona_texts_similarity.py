@@ -9,7 +9,8 @@ from model2vec import StaticModel
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from segmentation_pipeline.errors import ConfigError, InputDataError
-from segmentation_pipeline.persona_texts.analysis import OUTPUT_FILES, analyse_corpus, load_corpus, write_outputs
+from segmentation_pipeline import layout
+from segmentation_pipeline.persona_texts.analysis import analyse_corpus, load_corpus, write_outputs
 from segmentation_pipeline.persona_texts.embedding import Model2VecEmbedder, TfidfLsaEmbedder, fit_embedder
 from segmentation_pipeline.persona_texts.generator import generate_personas
 from segmentation_pipeline.persona_texts.settings import EmbeddingSettings, PersonaTextsSettings
@@ -35,7 +36,7 @@ def stored_run(tmp_path_factory):
 
 def test_similar_answers_from_the_stored_index(stored_run):
     loaded, analysis, files = stored_run
-    assert files["index"].name == OUTPUT_FILES["index"]
+    assert files["index"].as_posix().endswith("/" + layout.PERSONA_TEXTS_INDEX)
     own = loaded.corpus.personas.iloc[3]
     table = similar(own["text"], files["index"], top=5)
     assert table.columns.tolist() == ["rank", "persona_index", "persona_id", "similarity", "cluster_label", "text"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from segmentation_pipeline.publication import OutputFolder
 from segmentation_pipeline.service import ServiceSettings, create_app
 from segmentation_pipeline_tests.service_support import clustered, customer_features, publish_retail_set
 
@@ -36,10 +37,11 @@ def test_health_has_the_reference_body(client):
     assert response.json() == {"status": "ok", "service": "segmentation-agent"}
 
 
-def test_ready_lists_the_loaded_set(client):
+def test_ready_lists_the_loaded_set(client, output_dir):
     body = client.get("/ready").json()
-    assert body["status"] == "ready" and body["set_id"] == "run-a" and body["problem"] is None
-    assert body["models"] == {"retail": list(METHODS), "leads": ["kmeans"]}
+    assert body["status"] == "ready" and body["problem"] is None
+    assert body["set_id"] == OutputFolder(output_dir).current().set_id and body["run_id"] == "run-a"
+    assert body["models"] == {"retail": sorted(METHODS), "leads": ["kmeans"]}  # in manifest order
 
 
 def test_manual_segment_carries_every_documented_field(client):
@@ -162,7 +164,7 @@ def test_batch_takes_ten_thousand_rows_and_refuses_more(client):
 
 def test_segments_lists_every_persona_with_tier_and_stats(client):
     body = client.get("/segments").json()
-    assert body["method"] == "gmm" and body["recommended"] == "gmm" and body["methods"] == list(METHODS)
+    assert body["method"] == "gmm" and body["recommended"] == "gmm" and body["methods"] == sorted(METHODS)
     assert [s["segment_id"] for s in body["segments"]] == list(range(clustered("gmm").n_clusters))
     assert sum(s["size"] for s in body["segments"]) == len(customer_features())
     assert all(s["segment_name"] and s["value_tier"] and s["stats"]["frequency"]["min"] >= 1 for s in body["segments"])

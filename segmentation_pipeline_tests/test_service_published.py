@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from segmentation_pipeline import layout, publication
 from segmentation_pipeline.clustering import ModelBundle
 from segmentation_pipeline.service import published
 from segmentation_pipeline.service.published import PublishedSetError
@@ -16,7 +17,7 @@ from segmentation_pipeline_tests.service_support import clustered, customer_feat
 @pytest.fixture(scope="module")
 def published_set(tmp_path_factory):
     folder = tmp_path_factory.mktemp("published")
-    return folder, publish_retail_set(folder, "run-p", methods=("kmeans", "hdbscan"), leads=True)
+    return folder, publish_retail_set(folder, "run-p", methods=("kmeans", "hdbscan"), leads=True).path
 
 
 def test_current_resolves_to_the_set_folder(published_set):
@@ -32,7 +33,7 @@ def test_nothing_published_names_the_missing_link(tmp_path):
 def test_published_methods_per_family(published_set):
     _, set_dir = published_set
     manifest = published.read_manifest(set_dir)
-    assert published.published_methods(published.RETAIL, manifest) == ["kmeans", "hdbscan"]
+    assert published.published_methods(published.RETAIL, manifest) == ["hdbscan", "kmeans"]  # manifest order
     assert published.published_methods(published.LEADS, manifest) == ["kmeans"]
 
 
@@ -52,14 +53,16 @@ def test_verified_bytes_returns_the_file_only_when_its_hash_matches(published_se
     ("content", "problem"),
     [
         ("not json", "unreadable manifest"),
-        (json.dumps({"format": "something else"}), "not a segmentation_pipeline.manifest"),
-        (json.dumps({"format": "segmentation_pipeline.manifest", "format_version": 2}), "format version 2"),
-        (json.dumps({"format": "segmentation_pipeline.manifest", "format_version": 1, "files": {"a": {}}}), "sha256"),
-        (json.dumps({"format": "segmentation_pipeline.manifest", "format_version": 1, "files": {}}), "`set_id`"),
+        (json.dumps({"format": "something else"}), f"not a {publication.MANIFEST_FORMAT}"),
+        (json.dumps({"format": publication.MANIFEST_FORMAT, "format_version": 99}), "format version 99"),
+        (json.dumps({"format": publication.MANIFEST_FORMAT, "format_version": publication.MANIFEST_FORMAT_VERSION,
+                     "files": {"a": {}}}), "sha256"),
+        (json.dumps({"format": publication.MANIFEST_FORMAT, "format_version": publication.MANIFEST_FORMAT_VERSION,
+                     "files": {}}), "`set_id`"),
     ],
 )
 def test_malformed_manifests_are_refused_with_the_reason(tmp_path, content, problem):
-    (tmp_path / "manifest.json").write_text(content)
+    (tmp_path / layout.MANIFEST).write_text(content)
     with pytest.raises(PublishedSetError, match=problem):
         published.read_manifest(tmp_path)
 

@@ -7,6 +7,7 @@ import logging
 
 import httpx
 
+from segmentation_pipeline import layout
 from segmentation_pipeline.service import ServiceSettings, create_app
 from segmentation_pipeline.service import catalog as catalog_module
 from segmentation_pipeline.service.catalog import PublishedModels
@@ -16,33 +17,34 @@ REFERENCE_INPUT = {"recency": 30, "frequency": 5, "monetary": 1500.0}
 
 
 def test_a_tampered_bundle_is_refused_before_unpickling_and_the_good_set_keeps_serving(tmp_path, caplog, monkeypatch):
-    publish_retail_set(tmp_path, "run-1", methods=("kmeans", "gmm"))
+    first = publish_retail_set(tmp_path, "run-1", methods=("kmeans", "gmm"))
     models = PublishedModels(tmp_path)
-    assert models.refresh() and models.served.set_id == "run-1"
+    assert models.refresh() and models.served.set_id == first.set_id
 
     unpickled = []
     original = catalog_module.ModelBundle.from_bytes
     monkeypatch.setattr(catalog_module.ModelBundle, "from_bytes",
                         staticmethod(lambda data, source: unpickled.append(str(source)) or original(data, source)))
     new_set = publish_retail_set(tmp_path, "run-2", methods=("kmeans", "gmm"))
-    tampered = new_set / "models" / "gmm_bundle.joblib"
+    tampered = new_set.file(layout.model_bundle("gmm"))
     tampered.write_bytes(tampered.read_bytes() + b"\0")
 
     with caplog.at_level(logging.ERROR, logger="segmentation_pipeline.service"):
         assert not models.refresh()
-    assert models.served.set_id == "run-1"
+    assert models.served.set_id == first.set_id
     assert str(tampered) not in unpickled
     (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert "refused published set run-2" in line and "gmm_bundle.joblib" in line and "sha256" in line
-    assert "still serving set run-1" in line
-    assert "run-2" in models.problem
+    assert f"refused published set {new_set.set_id}" in line and "gmm_bundle.joblib" in line and "sha256" in line
+    assert f"still serving set {first.set_id}" in line
+    assert new_set.set_id in models.problem
 
     caplog.clear()
     assert not models.refresh(), "a refused set is not retried until `current` moves"
     assert not caplog.records
 
-    publish_retail_set(tmp_path, "run-3", methods=("kmeans",))
-    assert models.refresh() and models.served.set_id == "run-3" and models.problem is None
+    # Every method again: a partial run would carry the tampered gmm bundle into the new set (refused too).
+    third = publish_retail_set(tmp_path, "run-3", methods=("kmeans", "gmm"))
+    assert models.refresh() and models.served.set_id == third.set_id and models.problem is None
 
 
 def test_a_set_whose_recommended_method_is_missing_is_refused(tmp_path):
@@ -60,13 +62,13 @@ def test_a_configured_method_that_is_not_published_is_refused(tmp_path):
 
 
 def test_ready_reports_a_refused_newer_set(tmp_path):
-    publish_retail_set(tmp_path, "run-1", methods=("kmeans",))
+    first = publish_retail_set(tmp_path, "run-1", methods=("kmeans",))
 
     async def scenario():
         app = create_app(tmp_path, ServiceSettings(api_key_env=None, reload_poll_seconds=0.05))
         async with app.router.lifespan_context(app), _client(app) as client:
             bad = publish_retail_set(tmp_path, "run-2", methods=("kmeans",))
-            (bad / "personas" / "kmeans_personas.json").write_text("{}")
+            bad.file(layout.personas_json("kmeans")).write_text("{}")
             for _ in range(100):
                 ready = (await client.get("/ready")).json()
                 if ready["problem"]:
@@ -75,14 +77,14 @@ def test_ready_reports_a_refused_newer_set(tmp_path):
         raise AssertionError("the refused set never showed in /ready")
 
     ready = asyncio.run(scenario())
-    assert ready["status"] == "ready" and ready["set_id"] == "run-1"
-    assert "run-2" in ready["problem"] and "kmeans_personas.json" in ready["problem"]
+    assert ready["status"] == "ready" and ready["set_id"] == first.set_id
+    assert "-run-2" in ready["problem"] and "kmeans_personas.json" in ready["problem"]
 
 
 def test_requests_in_flight_during_a_reload_all_succeed(tmp_path):
     """Clients hammer every endpoint while a new set is published; the watcher swaps it in. Every
-    request succeeds and every answer comes from one whole set (model version = set id here)."""
-    publish_retail_set(tmp_path, "run-1", methods=("kmeans", "gmm"))
+    request succeeds and every answer comes from one whole set (its model version is its run)."""
+    first = publish_retail_set(tmp_path, "run-1", methods=("kmeans", "gmm"))
     customer = {"customer_id": 100007, "method": "gmm"}
     batch = {"rows": [REFERENCE_INPUT] * 200}
 
@@ -103,18 +105,18 @@ def test_requests_in_flight_during_a_reload_all_succeed(tmp_path):
         async with app.router.lifespan_context(app), _client(app) as client:
             clients = [asyncio.create_task(client_loop(client, stop, seen, statuses)) for _ in range(8)]
             await asyncio.sleep(0.3)
-            await asyncio.to_thread(publish_retail_set, tmp_path, "run-2", ("kmeans", "gmm"))
+            second = await asyncio.to_thread(publish_retail_set, tmp_path, "run-2", ("kmeans", "gmm"))
             for _ in range(200):
-                if ("run-2", "run-2") in seen:
+                if (second.set_id, "run-2") in seen:
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)
             stop.set()
             await asyncio.gather(*clients)
-        return seen, statuses
+        return seen, statuses, second
 
-    seen, statuses = asyncio.run(scenario())
-    assert seen == {("run-1", "run-1"), ("run-2", "run-2")}
+    seen, statuses, second = asyncio.run(scenario())
+    assert seen == {(first.set_id, "run-1"), (second.set_id, "run-2")}
     assert len(statuses) > 100 and set(statuses) == {200}
 
 

@@ -3,7 +3,8 @@
 Order (one Dagster asset each, or `analyse_corpus` for all): load_corpus -> fit_embedder + encode ->
 cluster_personas -> extract_themes -> classify_personas -> seed_stability + clustering_quality ->
 dissimilarity_matrix, redundant_pairs -> clusters_table -> project_2d + cluster_map_html ->
-SimilarityIndex. `write_outputs` writes every file into a folder chosen by the caller.
+SimilarityIndex. `write_outputs` writes every file to the paths the caller gives, or under a folder at
+their `layout` paths (the file names are decided there, once).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segmentation_pipeline import layout
 from segmentation_pipeline.persona_texts.classification import classification_agreement, classify_personas, load_dimensions
 from segmentation_pipeline.persona_texts.clusters import PersonaClusters, cluster_personas, seed_stability
 from segmentation_pipeline.persona_texts.corpus import PersonaCorpus, combine_corpora, read_persona_csv, read_persona_file
@@ -29,17 +31,6 @@ from segmentation_pipeline.persona_texts.similarity import SimilarityIndex, diss
 from segmentation_pipeline.persona_texts.themes import extract_themes
 from segmentation_pipeline.persona_texts.visualization import cluster_map_html, project_2d
 from segmentation_pipeline.storage import atomic_write_bytes, atomic_write_text
-
-OUTPUT_FILES = {
-    "clusters": "clusters.csv",
-    "dissimilarity": "dissimilarity_matrix.csv",
-    "themes": "themes.json",
-    "redundant_pairs": "redundant_pairs.csv",
-    "html": "clusters.html",
-    "summary": "summary.json",
-    "index": "similarity_index.joblib",
-}
-
 
 @dataclass(frozen=True)
 class LoadedCorpus:
@@ -86,6 +77,7 @@ class PersonaTextsAnalysis:
     html: str
     summary: dict  # metadata: corpus report, embedding, method parameters, noise, quality, timings
     timings: dict = field(default_factory=dict)
+    coordinates: np.ndarray | None = None  # the map's 2-D projection, one row per persona
 
     def similarity_index(self) -> SimilarityIndex:
         return SimilarityIndex(
@@ -159,19 +151,23 @@ def analyse_corpus(
                             clusters.selection_curve, clusters.k_distance)
     lap("html")
     return PersonaTextsAnalysis(corpus, embedder, vectors, clusters, themes, classified, table, quality,
-                                redundant, dissimilarity, html, summary, timings)
+                                redundant, dissimilarity, html, summary, timings, coordinates)
 
 
-def write_outputs(analysis: PersonaTextsAnalysis, folder: str | Path) -> dict[str, Path]:
-    """Every output file into `folder` (names in OUTPUT_FILES), each written atomically."""
-    folder = Path(folder)
-    written = {
-        "clusters": atomic_write_bytes(folder / OUTPUT_FILES["clusters"], csv_bytes(analysis.table)),
-        "dissimilarity": write_dissimilarity_csv(analysis.dissimilarity, folder / OUTPUT_FILES["dissimilarity"]),
-        "themes": atomic_write_bytes(folder / OUTPUT_FILES["themes"], json_bytes(analysis.themes)),
-        "redundant_pairs": atomic_write_bytes(folder / OUTPUT_FILES["redundant_pairs"], csv_bytes(analysis.redundant)),
-        "html": atomic_write_text(folder / OUTPUT_FILES["html"], analysis.html),
-        "summary": atomic_write_bytes(folder / OUTPUT_FILES["summary"], json_bytes(analysis.summary)),
-        "index": save_similarity_index(analysis.similarity_index(), folder / OUTPUT_FILES["index"]),
+def write_outputs(analysis: PersonaTextsAnalysis, target: str | Path | Mapping[str, str | Path]) -> dict[str, Path]:
+    """Every output file, each written atomically: to `target[name]` for each output name of
+    `layout.PERSONA_TEXTS_OUTPUTS`, or, when `target` is a folder, under it at the layout paths
+    (`<folder>/persona_texts/clusters.csv`, ...). Returns output name -> path written."""
+    if isinstance(target, Mapping):
+        paths = {name: Path(target[name]) for name in layout.PERSONA_TEXTS_OUTPUTS}
+    else:
+        paths = {name: Path(target) / relative for name, relative in layout.PERSONA_TEXTS_OUTPUTS.items()}
+    return {
+        "clusters": atomic_write_bytes(paths["clusters"], csv_bytes(analysis.table)),
+        "dissimilarity": write_dissimilarity_csv(analysis.dissimilarity, paths["dissimilarity"]),
+        "themes": atomic_write_bytes(paths["themes"], json_bytes(analysis.themes)),
+        "redundant_pairs": atomic_write_bytes(paths["redundant_pairs"], csv_bytes(analysis.redundant)),
+        "html": atomic_write_text(paths["html"], analysis.html),
+        "summary": atomic_write_bytes(paths["summary"], json_bytes(analysis.summary)),
+        "index": save_similarity_index(analysis.similarity_index(), paths["index"]),
     }
-    return written

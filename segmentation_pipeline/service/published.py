@@ -1,28 +1,26 @@
 """Where the service finds the published outputs, and reading them safely.
 
-Every path string the service uses and the manifest reading live here, in one module, so they can be
-replaced by the shared `segmentation_pipeline.layout` / `segmentation_pipeline.publication` modules
-when those land. The contract:
+Every path comes from the shared `segmentation_pipeline.layout` and the manifest contract from
+`segmentation_pipeline.publication` (the module that writes it); this module only says which of those
+files make up one model family, and refuses anything that does not match the manifest:
 
-- `<output_dir>/current` is a symlink to an immutable set folder `<output_dir>/sets/<set_id>/`; a new
-  good run publishes a new set and swaps the symlink atomically. The service resolves `current` once
-  per load and reads everything from that folder, so a swap in the middle of a load cannot mix sets.
-- `<set>/manifest.json` lists every file (path relative to the set) with its sha256 and size. A file
-  is only ever deserialised after its bytes have been hashed and matched against that entry
-  (`verified_bytes`): a truncated, replaced or tampered file is refused before pickle sees it.
+- `<output_dir>/current` (`layout.CURRENT`) is a symlink to an immutable set folder; a new good run
+  publishes a new set and swaps the symlink atomically. The service resolves `current` once per load
+  and reads everything from that folder, so a swap in the middle of a load cannot mix sets.
+- `<set>/manifest.json` (`layout.MANIFEST`) lists every file (path relative to the set) with its
+  sha256 and size. A file is only ever deserialised after its bytes have been hashed and matched
+  against that entry (`publication.verified_bytes`): a truncated, replaced or tampered file is refused
+  before pickle sees it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-CURRENT_LINK = "current"
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "segmentation_pipeline.manifest"
-MANIFEST_FORMAT_VERSION = 1
+from segmentation_pipeline import layout, publication
 
 
 class PublishedSetError(Exception):
@@ -31,7 +29,7 @@ class PublishedSetError(Exception):
 
 @dataclass(frozen=True)
 class Family:
-    """Where one model family's files live inside a set.
+    """Which files of a set make up one model family (paths are `layout` entries).
 
     A family is a kind of entity segmented by its own bundles (retail customers, B2B leads): one
     bundle and one personas file per clustering method, the method comparison naming the recommended
@@ -40,8 +38,8 @@ class Family:
     """
 
     name: str
-    bundle: str  # "{method}" is replaced by the method name
-    personas: str
+    bundle: Callable[[str], str]  # method -> the bundle's path in the set
+    personas: Callable[[str], str]  # method -> the personas file's path in the set
     comparison: str
     table: str
     id_column: str
@@ -50,33 +48,33 @@ class Family:
 
 RETAIL = Family(
     name="retail",
-    bundle="models/{method}_bundle.joblib",
-    personas="personas/{method}_personas.json",
-    comparison="profiles/method_comparison.json",
-    table="tables/customer_features_basic.parquet",
+    bundle=layout.model_bundle,
+    personas=layout.personas_json,
+    comparison=layout.METHOD_COMPARISON_JSON,
+    table=layout.table("customer_features_basic"),
     id_column="customer_id",
     stat_columns=("recency_days", "frequency", "monetary"),
 )
 
-# Provisional: the leads domain publishes under `leads/`, mirroring the retail layout; its exact file
-# names come with the shared layout module. Its stats are every feature of its bundle (empty here).
+# Provisional, like its layout entries: the leads domain settles its file names (and this id column)
+# when it lands. Its stats are every feature of its bundle (empty here).
 LEADS = Family(
     name="leads",
-    bundle="leads/models/{method}_bundle.joblib",
-    personas="leads/personas/{method}_personas.json",
-    comparison="leads/profiles/method_comparison.json",
-    table="leads/tables/lead_features.parquet",
+    bundle=lambda method: layout.leads_provisional(layout.model_bundle(method)),
+    personas=lambda method: layout.leads_provisional(layout.personas_json(method)),
+    comparison=layout.leads_provisional(layout.METHOD_COMPARISON_JSON),
+    table=layout.LEAD_FEATURES_PROVISIONAL,
     id_column="lead_id",
     stat_columns=(),
 )
 
 
 def bundle_path(family: Family, method: str) -> str:
-    return family.bundle.format(method=method)
+    return family.bundle(method)
 
 
 def personas_path(family: Family, method: str) -> str:
-    return family.personas.format(method=method)
+    return family.personas(method)
 
 
 def comparison_path(family: Family) -> str:
@@ -87,9 +85,12 @@ def features_path(family: Family) -> str:
     return family.table
 
 
+_METHOD = "{method}"  # stands for the method in a bundle path, to recognise bundle files
+
+
 def published_methods(family: Family, manifest: dict) -> list[str]:
     """Methods whose bundle the manifest lists for `family`, in manifest order."""
-    prefix, suffix = family.bundle.split("{method}")
+    prefix, suffix = family.bundle(_METHOD).split(_METHOD)
     return [
         path[len(prefix) : len(path) - len(suffix)]
         for path in manifest["files"]
@@ -98,26 +99,29 @@ def published_methods(family: Family, manifest: dict) -> list[str]:
 
 
 def current_set(output_dir: str | Path) -> Path:
-    """The set folder `current` points at, resolved once (raises if nothing is published)."""
-    link = Path(output_dir) / CURRENT_LINK
+    """The set folder `current` points at, resolved once (raises if nothing is published).
+
+    Only the link is resolved (not `publication.OutputFolder.current()`, which also parses the
+    manifest): the service polls this often and reads the manifest, validated, only for a new set."""
+    link = Path(output_dir) / layout.CURRENT
     if not link.exists():
-        raise PublishedSetError(f"{link}: nothing published yet (no `{CURRENT_LINK}` set)")
+        raise PublishedSetError(f"{link}: nothing published yet (no `{layout.CURRENT}` set)")
     return link.resolve()
 
 
 def read_manifest(set_dir: Path) -> dict:
     """The set's manifest, checked for format and shape."""
-    path = Path(set_dir) / MANIFEST_NAME
+    path = Path(set_dir) / layout.MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PublishedSetError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise PublishedSetError(f"{path}: not a {MANIFEST_FORMAT} file")
-    if manifest.get("format_version") != MANIFEST_FORMAT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != publication.MANIFEST_FORMAT:
+        raise PublishedSetError(f"{path}: not a {publication.MANIFEST_FORMAT} file")
+    if manifest.get("format_version") != publication.MANIFEST_FORMAT_VERSION:
         raise PublishedSetError(
             f"{path}: manifest format version {manifest.get('format_version')!r} "
-            f"(this service reads {MANIFEST_FORMAT_VERSION})"
+            f"(this service reads {publication.MANIFEST_FORMAT_VERSION})"
         )
     files = manifest.get("files")
     if not isinstance(files, dict) or not all(
@@ -132,18 +136,7 @@ def read_manifest(set_dir: Path) -> dict:
 
 def verified_bytes(set_dir: Path, manifest: dict, relative: str) -> bytes:
     """The file's bytes, only if the manifest lists it and its sha256 matches (else PublishedSetError)."""
-    entry = manifest["files"].get(relative)
-    if entry is None:
-        raise PublishedSetError(f"{relative}: not listed in the manifest of set {manifest['set_id']}")
-    path = Path(set_dir) / relative
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PublishedSetError(f"{path}: unreadable ({exc.strerror})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != entry["sha256"]:
-        raise PublishedSetError(
-            f"{path}: sha256 {digest} does not match the manifest's {entry['sha256']} "
-            f"({len(data)} bytes, manifest says {entry.get('bytes')}); refusing to load it"
-        )
-    return data
+        return publication.verified_bytes(set_dir, manifest, relative)
+    except publication.UnverifiedFileError as exc:
+        raise PublishedSetError(str(exc)) from None

@@ -1,0 +1,223 @@
+"""Persona-texts assets: the corpus, then the whole analysis in one step (its parts share the
+embedding and the clustering, and together take about a second on the default corpus)."""
+
+import io
+import json
+import os
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from segmentation_pipeline import charts, layout
+from segmentation_pipeline.clustering import METHODS
+from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.metadata import numeric_metadata
+from segmentation_pipeline.orchestration.resources import LLMNarrator, PipelineSettings, record_outputs
+from segmentation_pipeline.persona_texts.analysis import LoadedCorpus, PersonaTextsAnalysis, analyse_corpus, load_corpus, write_outputs
+from segmentation_pipeline.persona_texts.outputs import csv_bytes
+from segmentation_pipeline.persona_texts.themes import NOISE_LABEL, narrative_asker
+from segmentation_pipeline.storage import atomic_write_bytes
+
+GROUP = "persona_texts"
+CHART_PREFIX = "persona_texts"
+RETAIL_PERSONAS = [f"{method}_personas" for method in METHODS]
+PIPELINE_FLOW = "retail/{method}"  # persona ids of the retail personas: "retail/<method>:<cluster_id>"
+
+
+def _retail_personas(settings: PipelineSettings, run_id: str) -> dict[str, dict]:
+    """Every retail method's personas JSON: this run's, else the published one."""
+    return {
+        PIPELINE_FLOW.format(method=method): json.loads(settings.locate(layout.personas_json(method), run_id).read_text())
+        for method in METHODS
+    }
+
+
+@dg.asset(
+    name="persona_text_corpus",
+    group_name=GROUP,
+    io_manager_key="object_io_manager",
+    kinds={"python", "csv"},
+    owners=OWNERS,
+    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
+    deps=RETAIL_PERSONAS,
+    description=(
+        "The persona collection to analyse (`persona_texts:` in the config): the embedded generated corpus "
+        "(with known families) or a `=== PERSONA N ===` text file / CSV. Empty sections are rejected with "
+        "their line and reason, duplicates kept and flagged (`duplicate_of`); both reported in the metadata. "
+        "The graph always depends on every `<method>_personas` asset so it stays the same whatever the "
+        "config says; their personas are read and added to the corpus only when "
+        "`persona_texts.include_pipeline_personas` is true (otherwise they are ignored). "
+        f"File: `{layout.PERSONA_TEXTS_CORPUS}`."
+    ),
+)
+def persona_text_corpus(context: dg.AssetExecutionContext, settings: PipelineSettings) -> LoadedCorpus:
+    section = settings.config.persona_texts_settings()
+    retail = _retail_personas(settings, context.run.run_id) if section.include_pipeline_personas else None
+    loaded = load_corpus(section, pipeline_personas=retail)
+    corpus = loaded.corpus
+    atomic_write_bytes(settings.staging(context.run.run_id).path(layout.PERSONA_TEXTS_CORPUS), csv_bytes(corpus.personas))
+    duplicates = corpus.personas.loc[corpus.personas["duplicate_of"].notna(), ["persona_id", "duplicate_of"]]
+    record_outputs(
+        context,
+        settings,
+        [layout.PERSONA_TEXTS_CORPUS],
+        corpus.personas,
+        source=section.source if section.source == "embedded" else str(section.path),
+        sections=corpus.sections,
+        rejected_sections=len(corpus.rejected),
+        duplicates=len(duplicates),
+        pipeline_personas=dg.MetadataValue.json(
+            {flow: len(doc.get("personas", [])) for flow, doc in retail.items()} if retail else "not included"
+        ),
+        rejected=dg.MetadataValue.md(_markdown(corpus.rejected, "no section rejected")),
+        duplicate_personas=dg.MetadataValue.md(_markdown(duplicates, "no duplicate text")),
+    )
+    return loaded
+
+
+@dg.asset(
+    name="persona_text_analysis",
+    group_name=GROUP,
+    kinds={"scikitlearn", "plotly", "csv"},
+    owners=OWNERS,
+    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
+    ins={"loaded": dg.AssetIn("persona_text_corpus")},
+    description=(
+        "Every persona embedded (TF-IDF + LSA, or a local model2vec model; recorded in the metadata), "
+        "clustered (k-means with k by silhouette, DBSCAN with eps from the k-distance knee, or HDBSCAN; noise "
+        "per the outlier policy), each cluster's distinctive terms and unique label, each persona classified "
+        "along seniority / industry / expertise / priorities / challenges, quality (silhouette, Davies-Bouldin, "
+        "Calinski-Harabasz, topic diversity, NPMI coherence, stability across seeds, ARI vs known families) as "
+        "`metric/*`, the 1 - cosine dissimilarity matrix, redundant pairs above the threshold, the "
+        "self-contained interactive map and the similarity index that `segmentation-pipeline similar` queries. "
+        "Same inputs and seed give byte-identical CSV, JSON and HTML. Files: "
+        + ", ".join(f"`{path}`" for path in layout.PERSONA_TEXTS_OUTPUTS.values())
+        + f"; map and tuning-curve previews `{layout.chart(CHART_PREFIX, '*')}`."
+    ),
+)
+def persona_text_analysis(
+    context: dg.AssetExecutionContext, settings: PipelineSettings, llm: LLMNarrator, loaded: LoadedCorpus
+) -> None:
+    section = settings.config.persona_texts_settings()
+    ask = None
+    if section.llm_labels:
+        if llm.enabled:
+            ask = narrative_asker(llm.base_url, llm.model, os.environ.get(llm.api_key_env), llm.timeout_seconds, llm.temperature)
+        else:
+            context.log.warning("persona_texts.llm_labels is on but the llm: section is disabled: deterministic labels")
+    analysis = analyse_corpus(loaded, section, ask=ask)
+    staging = settings.staging(context.run.run_id)
+    write_outputs(analysis, {name: staging.path(relative) for name, relative in layout.PERSONA_TEXTS_OUTPUTS.items()})
+    pngs = {"map": _map_png(analysis)}
+    tuning = _tuning_png(analysis.clusters.selection_curve, analysis.clusters.k_distance)
+    if tuning is not None:
+        pngs["tuning"] = tuning
+    previews = {name: layout.chart(CHART_PREFIX, name) for name in pngs}
+    for name, png in pngs.items():
+        charts.save_png(png, staging.path(previews[name]))
+    embedding = analysis.summary["embedding"]
+    record_outputs(
+        context,
+        settings,
+        [*layout.PERSONA_TEXTS_OUTPUTS.values(), *previews.values()],
+        analysis.table,
+        **{
+            "embedding/backend": embedding["backend"],
+            "embedding/model": str(embedding["model"]),
+            "embedding": dg.MetadataValue.json(embedding),
+            "clustering": dg.MetadataValue.json(analysis.clusters.params),
+            "n_clusters": analysis.clusters.n_clusters,
+            "noise": dg.MetadataValue.json(analysis.clusters.noise),
+            "themes": dg.MetadataValue.md(_themes_markdown(analysis.themes)),
+            "quality": dg.MetadataValue.json(analysis.quality),
+            "timings_seconds": dg.MetadataValue.json(analysis.timings),
+            "map": dg.MetadataValue.path(str(settings.config.output_path() / layout.PERSONA_TEXTS_MAP)),
+            **{f"chart/{name}": dg.MetadataValue.md(charts.markdown_image(png)) for name, png in pngs.items()},
+            **numeric_metadata(_metrics(analysis)),
+        },
+    )
+
+
+# --- metadata helpers --------------------------------------------------------------------------
+
+
+def _markdown(table: pd.DataFrame, empty: str) -> str:
+    return table.to_markdown(index=False) if len(table) else empty
+
+
+def _themes_markdown(themes: dict) -> str:
+    rows = [
+        {"cluster": c["cluster_id"], "label": c["label"], "size": c["size"], "terms": ", ".join(t["term"] for t in c["terms"][:6])}
+        for c in themes["clusters"]
+    ]
+    return _markdown(pd.DataFrame(rows), "no cluster")
+
+
+def _metrics(analysis: PersonaTextsAnalysis) -> dict:
+    """The quality figures flattened to numbers (None and nested details left out)."""
+    quality = analysis.quality
+    metrics = {name: quality.get(name) for name in ("silhouette", "davies_bouldin", "calinski_harabasz", "topic_diversity")}
+    metrics["coherence_npmi"] = (quality.get("coherence_npmi") or {}).get("mean")
+    stability = quality.get("stability") or {}
+    metrics["stability_ari_mean"] = stability.get("ari_mean")
+    metrics["stability_ari_min"] = stability.get("ari_min")
+    truth = quality.get("truth") or {}
+    metrics["ari_vs_families"] = truth.get("ari")
+    metrics["nmi_vs_families"] = truth.get("nmi")
+    for dimension, accuracy in (quality.get("classification_accuracy") or {}).items():
+        metrics[f"classification_accuracy_{dimension}"] = accuracy
+    metrics["n_clusters"] = analysis.clusters.n_clusters
+    metrics["noise_share"] = analysis.clusters.noise["noise_share"]
+    metrics["redundant_pairs"] = len(analysis.redundant)
+    metrics["personas"] = len(analysis.table)
+    return {name: value for name, value in metrics.items() if value is not None}
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _map_png(analysis: PersonaTextsAnalysis) -> bytes:
+    """A static preview of `clusters.html` for the UI: the 2-D map coloured by cluster (noise grey)."""
+    figure = Figure(figsize=(10, 7))
+    axes = figure.add_subplot()
+    coordinates, table = analysis.coordinates, analysis.table
+    palette = colormaps["tab20"].colors
+    for cluster_id, rows in table.groupby("cluster_id", sort=True).groups.items():
+        points = coordinates[np.asarray(rows)]
+        label = table.loc[rows[0], "cluster_label"]
+        colour = "#9e9e9e" if cluster_id < 0 else palette[int(cluster_id) % len(palette)]
+        axes.scatter(points[:, 0], points[:, 1], s=14, color=colour, label=label if label != NOISE_LABEL else "noise")
+    axes.set_title(f"Persona map ({analysis.summary['visualization']}), {analysis.clusters.n_clusters} clusters")
+    axes.set_xlabel("component 1")
+    axes.set_ylabel("component 2")
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def _tuning_png(selection_curve: dict | None, k_distance: dict | None) -> bytes | None:
+    """The silhouette per k with the chosen k (k-means), or the k-distance curve with eps (DBSCAN)."""
+    if not selection_curve and not k_distance:
+        return None
+    figure = Figure(figsize=(8, 4.5))
+    axes = figure.add_subplot()
+    if selection_curve:
+        axes.plot(selection_curve["k"], selection_curve["score"], marker="o")
+        axes.axvline(selection_curve["chosen_k"], linestyle="--", color="grey")
+        axes.set_title(f"k-means: silhouette per k (chosen k = {selection_curve['chosen_k']})")
+        axes.set_xlabel("k")
+        axes.set_ylabel("silhouette")
+    else:
+        axes.plot(k_distance["rank"], k_distance["distance"])
+        axes.axhline(k_distance["eps"], linestyle="--", color="grey")
+        axes.set_title(f"DBSCAN: distance to the {k_distance['min_samples']}-th neighbour (eps = {k_distance['eps']:.4f})")
+        axes.set_xlabel("personas (most isolated first)")
+        axes.set_ylabel("distance")
+    figure.tight_layout()
+    return _png(figure)
