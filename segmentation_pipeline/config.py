@@ -5,18 +5,21 @@ Every section rejects unknown keys, so a typo fails loudly instead of being sile
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import fields
 import re
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from segmentation_pipeline.clustering.base import ClusteringSettings
 from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve_against
+from segmentation_pipeline.retail import cleaning, validation
 
 CONFIG_ENV_VAR = "SEGMENTATION_CONFIG"
 
@@ -88,6 +91,18 @@ class TransactionsSettings(_Section):
     last_month: str | None = None
     columns: ColumnMapping = ColumnMapping()
     drop_exact_duplicates: bool = True
+    # Customer ids meaning "no customer", compared case-insensitively: rejected as missing_customer.
+    placeholder_customer_ids: tuple[str, ...] = cleaning.PLACEHOLDER_CUSTOMER_IDS
+    # Timestamps before this date are placeholders (1900-01-01), rejected as implausible_timestamp.
+    earliest_timestamp: dt.date = cleaning.EARLIEST_TIMESTAMP.date()
+    # A line amount beyond this (or infinite) is rejected as implausible_value.
+    max_line_amount: float = Field(cleaning.MAX_LINE_AMOUNT, gt=0)
+    # amount vs quantity x unit_price: relative difference above which a line counts as disagreeing.
+    amount_mismatch_tolerance: float = Field(cleaning.AMOUNT_MISMATCH_TOLERANCE, ge=0)
+    # Blocking check: the run fails when more of the raw rows are rejected; each reason above
+    # rejected_reason_warning_share of the raw rows is a warning.
+    max_rejected_share: float = Field(validation.MAX_REJECTED_SHARE, ge=0, le=1)
+    rejected_reason_warning_share: float = Field(validation.REJECTED_REASON_WARNING_SHARE, ge=0, le=1)
     synthetic: SyntheticSettings = SyntheticSettings()
 
     @field_validator("first_month")
@@ -105,6 +120,15 @@ class TransactionsSettings(_Section):
         if self.source == "file" and not self.path:
             raise ValueError("`path` is required when source is `file`")
         return self
+
+    def cleaning_rules(self) -> cleaning.CleaningRules:
+        return cleaning.CleaningRules(
+            drop_exact_duplicates=self.drop_exact_duplicates,
+            earliest_timestamp=pd.Timestamp(self.earliest_timestamp),
+            placeholder_customer_ids=self.placeholder_customer_ids,
+            max_line_amount=self.max_line_amount,
+            amount_mismatch_tolerance=self.amount_mismatch_tolerance,
+        )
 
 
 
