@@ -289,7 +289,8 @@ def _day_month_timestamps(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
             continue
         # Mixed orders: each unambiguous cell in its only possible order; '03/03/2025' reads the same
         # either way; the other ambiguous cells stay NaT.
-        for order_rows, cell_order in ((day_first_only | (first == second), DAY_FIRST), (month_first_only, MONTH_FIRST)):
+        readable = ((day_first_only | (first == second), DAY_FIRST), (month_first_only, MONTH_FIRST))
+        for order_rows, cell_order in readable:
             chosen = rows & order_rows
             if chosen.any():
                 result[chosen] = _parse_with(text[chosen], _day_month_formats(cell_order, separator))

@@ -62,7 +62,8 @@ def test_a_date_without_a_year_is_not_completed_with_the_current_year():
 
 
 def test_year_first_with_slashes_or_dots():
-    assert parsed(["2025/01/03 12:30", "2025.01.04"]) == (["2025-01-03 12:30:00", "2025-01-04 00:00:00"], [False, False])
+    expected = ["2025-01-03 12:30:00", "2025-01-04 00:00:00"]
+    assert parsed(["2025/01/03 12:30", "2025.01.04"]) == (expected, [False, False])
 
 
 def test_three_formats_and_one_bad_cell_flag_only_the_bad_cell():
