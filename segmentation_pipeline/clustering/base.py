@@ -117,7 +117,10 @@ class ClusteringSettings:
             for name in SETTING_NAMES
             if (problem := setting_problem(name, getattr(self, name)))
         ]
-        problems += [f"{name}: {problem}" for name, problem in bounds_problems(self.k, self.k_min, self.k_max)]
+        problems += [
+            f"{name} {problem}, got {getattr(self, name)!r}"
+            for name, problem in bounds_problems(self.k, self.k_min, self.k_max)
+        ]
         for method, values in self.overrides.items():
             if method not in METHOD_NAMES:
                 problems.append(f"overrides: unknown method {method!r} (known: {', '.join(METHOD_NAMES)})")
@@ -180,9 +183,9 @@ def setting_problem(name: str, value: Any) -> str | None:
 def bounds_problems(k: int | str, k_min: int, k_max: int) -> list[tuple[str, str]]:
     """(key, problem) for k_min <= k_max and a fixed k within them."""
     if k_min > k_max:
-        return [("k_max", f"need 2 <= k_min <= k_max, got k_min={k_min}, k_max={k_max}")]
+        return [("k_max", f"must be at least k_min={k_min} (need 2 <= k_min <= k_max)")]
     if type(k) is int and not k_min <= k <= k_max:
-        return [("k", f"k must be 'auto' or an integer in {k_min}..{k_max}, got {k!r}")]
+        return [("k", f"must be 'auto' or an integer in {k_min}..{k_max}")]
     return []
 
 
