@@ -71,3 +71,16 @@ def test_the_verdict_matches_what_the_driver_can_do():
             assert method_support(n - 1, SETTINGS, method) is not None
             with pytest.raises((InputDataError, ValueError)):
                 run_method(method, customers(n - 1), SETTINGS)
+
+
+def test_warnings_while_fitting_are_counted_not_printed(recwarn):
+    """Two distinct customers for k=4: k-means warns on every fit (selection, final, bootstraps)."""
+    twins = customers(40).assign(**{c: v for c, v in customers(2).drop(columns="customer_id").iloc[0].items()})
+    twins.loc[::2, "frequency"] = 1.0
+    settings = dataclasses.replace(SETTINGS, k=4, k_min=2, k_max=4, bootstraps=2)
+    result = run_method("kmeans", twins, settings)
+    assert len(recwarn) == 0
+    [(message, count)] = result.warnings.items()
+    assert message.startswith("ConvergenceWarning: Number of distinct clusters (2) found smaller than n_clusters (4)")
+    assert count >= 3
+    assert run_method("kmeans", customers(60), SETTINGS).warnings == {}

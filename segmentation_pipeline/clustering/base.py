@@ -279,6 +279,9 @@ class ClusteringResult:
     root_extras: dict  # method extras at the profile root
     prepared: np.ndarray  # the scaled feature matrix the model saw
     bundle: ModelBundle  # persisted; predict() on new customers
+    # Warnings raised while fitting (scikit-learn convergence, numpy overflow, ...): "Category: message"
+    # -> occurrences, most frequent first. Kept here for the run's metadata instead of flooding stderr.
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 def distance_margin(distances: np.ndarray) -> np.ndarray:
