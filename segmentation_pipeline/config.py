@@ -9,7 +9,6 @@ import contextvars
 import datetime as dt
 import os
 import typing
-from dataclasses import fields
 import re
 from pathlib import Path
 from typing import Any, Literal
