@@ -112,46 +112,19 @@ class ClusteringSettings:
             raise ValueError("invalid clustering settings: " + "; ".join(problems))
 
     def _problems(self) -> list[str]:
-        problems = []
-        if not self.features or len(set(self.features)) != len(self.features):
-            problems.append(f"features must be a non-empty list of distinct names, got {list(self.features)}")
-        if not 2 <= self.k_min <= self.k_max:
-            problems.append(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
-        if self.k != "auto" and not (type(self.k) is int and self.k_min <= self.k <= self.k_max):
-            problems.append(f"k must be 'auto' or an integer in {self.k_min}..{self.k_max}, got {self.k!r}")
-        for name in (
-            "selection_sample_size",
-            "silhouette_sample_size",
-            "bootstrap_sample_size",
-            "kmeans_n_init",
-            "autoencoder_hidden",
-            "autoencoder_bottleneck",
-            "autoencoder_epochs",
-            "autoencoder_sample_size",
-            "hdbscan_sample_size",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.bootstraps < 0:
-            problems.append(f"bootstraps must be >= 0, got {self.bootstraps}")
-        if self.gmm_covariance_type not in COVARIANCE_TYPES:
-            problems.append(
-                f"gmm_covariance_type must be one of {COVARIANCE_TYPES}, got {self.gmm_covariance_type!r}"
-            )
-        if self.gmm_reg_covar < 0:
-            problems.append(f"gmm_reg_covar must be >= 0, got {self.gmm_reg_covar}")
-        if self.fuzziness <= 1:
-            problems.append(f"fuzziness must be > 1, got {self.fuzziness}")
-        for name in ("min_cluster_size", "min_samples"):
-            value = getattr(self, name)
-            if value is not None and value < (2 if name == "min_cluster_size" else 1):
-                problems.append(f"{name} must be None or a positive count, got {value}")
-        if self.assign_noise not in NOISE_HANDLING:
-            problems.append(f"assign_noise must be one of {NOISE_HANDLING}, got {self.assign_noise!r}")
+        problems = [
+            f"{name} {problem}, got {getattr(self, name)!r}"
+            for name in SETTING_NAMES
+            if (problem := setting_problem(name, getattr(self, name)))
+        ]
+        problems += [
+            f"{name} {problem}, got {getattr(self, name)!r}"
+            for name, problem in bounds_problems(self.k, self.k_min, self.k_max)
+        ]
         for method, values in self.overrides.items():
             if method not in METHOD_NAMES:
                 problems.append(f"overrides: unknown method {method!r} (known: {', '.join(METHOD_NAMES)})")
-            unknown = set(values) - ({f.name for f in fields(self)} - {"overrides"})
+            unknown = set(values) - set(SETTING_NAMES)
             if unknown:
                 problems.append(f"overrides.{method}: unknown settings {sorted(unknown)}")
         return problems
@@ -159,6 +132,61 @@ class ClusteringSettings:
     def for_method(self, method: str) -> ClusteringSettings:
         """These settings with `overrides[method]` applied (validated again)."""
         return replace(self, **self.overrides.get(method, {}))
+
+
+SETTING_NAMES = tuple(f.name for f in fields(ClusteringSettings) if f.name != "overrides")
+_POSITIVE_COUNTS = (
+    "selection_sample_size",
+    "silhouette_sample_size",
+    "bootstrap_sample_size",
+    "kmeans_n_init",
+    "autoencoder_hidden",
+    "autoencoder_bottleneck",
+    "autoencoder_epochs",
+    "autoencoder_sample_size",
+    "hdbscan_sample_size",
+)
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one setting's value on its own ('must be >= 1'), or None; the config names the key.
+
+    Checks that involve several settings (k within k_min..k_max) are `bounds_problems`.
+    """
+    if name in ("features", "log1p_features"):
+        names = list(value)
+        if len(set(names)) != len(names) or (name == "features" and not names):
+            return "must be a non-empty list of distinct names" if name == "features" else "must be distinct names"
+    elif name in _POSITIVE_COUNTS and value < 1:
+        return "must be >= 1"
+    elif name == "bootstraps" and value < 0:
+        return "must be >= 0"
+    elif name == "gmm_covariance_type" and value not in COVARIANCE_TYPES:
+        return f"must be one of {', '.join(COVARIANCE_TYPES)}"
+    elif name == "gmm_reg_covar" and value < 0:
+        return "must be >= 0"
+    elif name == "fuzziness" and value <= 1:
+        return "must be > 1"
+    elif name == "min_cluster_size" and value is not None and value < 2:
+        return "must be null (automatic) or at least 2"
+    elif name == "min_samples" and value is not None and value < 1:
+        return "must be null (= min_cluster_size) or at least 1"
+    elif name == "assign_noise" and value not in NOISE_HANDLING:
+        return f"must be one of {', '.join(NOISE_HANDLING)}"
+    elif name == "k" and value != "auto" and type(value) is not int:
+        return "must be 'auto' or an integer"
+    elif name == "k_min" and value < 2:
+        return "must be >= 2"
+    return None
+
+
+def bounds_problems(k: int | str, k_min: int, k_max: int) -> list[tuple[str, str]]:
+    """(key, problem) for k_min <= k_max and a fixed k within them."""
+    if k_min > k_max:
+        return [("k_max", f"must be at least k_min={k_min} (need 2 <= k_min <= k_max)")]
+    if type(k) is int and not k_min <= k <= k_max:
+        return [("k", f"must be 'auto' or an integer in {k_min}..{k_max}")]
+    return []
 
 
 @dataclass(frozen=True)
@@ -251,6 +279,9 @@ class ClusteringResult:
     root_extras: dict  # method extras at the profile root
     prepared: np.ndarray  # the scaled feature matrix the model saw
     bundle: ModelBundle  # persisted; predict() on new customers
+    # Warnings raised while fitting (scikit-learn convergence, numpy overflow, ...): "Category: message"
+    # -> occurrences, most frequent first. Kept here for the run's metadata instead of flooding stderr.
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 def distance_margin(distances: np.ndarray) -> np.ndarray:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import warnings
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -43,8 +45,11 @@ def run_method(
     started = time.perf_counter()
     # Single-threaded BLAS and OpenMP: on n x 6 matrices threads only add synchronisation (GMM
     # fits ran several times slower on two threads), one thread keeps results bit-stable, and the
-    # orchestrator can run methods side by side instead.
-    with threadpool_limits(limits=1):
+    # orchestrator can run methods side by side instead. Warnings (a k-means restart that found fewer
+    # distinct clusters repeats on every bootstrap) are counted into the result, not printed; the
+    # warnings module's state is process-wide, so methods run side by side in threads would share it.
+    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         ids = customer_ids(features)
         transform, X = FeatureTransform.fit(features, settings.features, settings.log1p_features)
         sampled = sample_rows(len(X), settings.silhouette_sample_size, settings.seed)
@@ -98,7 +103,14 @@ def run_method(
         root_extras=diagnostics.root_extras,
         prepared=X,
         bundle=bundle,
+        warnings=warning_counts(caught),
     )
+
+
+def warning_counts(caught: list[warnings.WarningMessage]) -> dict[str, int]:
+    """'ConvergenceWarning: <first line of the message>' -> occurrences, most frequent first."""
+    counts = Counter(f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}" for w in caught)
+    return dict(counts.most_common())
 
 
 def size_order_map(labels: np.ndarray, X: np.ndarray, n_clusters: int) -> np.ndarray:
