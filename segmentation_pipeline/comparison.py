@@ -194,8 +194,9 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else "n/a"
 
 
-def comparison_to_dict(comparison: Comparison) -> dict:
-    """Plain-JSON form of a comparison, for files and run metadata."""
+def comparison_to_dict(comparison: Comparison, skipped: dict[str, str] | None = None) -> dict:
+    """Plain-JSON form of a comparison, for files and run metadata; `skipped` names the methods that
+    did not run, with the reason."""
     return json_ready(
         {
             "recommended": comparison.recommended,
@@ -204,5 +205,6 @@ def comparison_to_dict(comparison: Comparison) -> dict:
             "stability_threshold": STABILITY_THRESHOLD,
             "methods": comparison.table.to_dict(orient="records"),
             "pairwise_ari": comparison.pairwise_ari.to_dict(orient="index"),
+            "skipped": dict(skipped or {}),
         }
     )

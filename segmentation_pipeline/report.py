@@ -199,6 +199,10 @@ def _comparison_section(comparison: dict, recommended: str, chart_html: str) -> 
     body = f"<table>{header}{''.join(rows)}</table>"
     scalars = {key.replace("_", " "): comparison[key] for key in COMPARISON_SCALARS if key in comparison}
     parts = [_definition_list(scalars), body, chart_html]
+    skipped = comparison.get("skipped") or {}
+    if skipped:
+        items = "".join(f"<li><strong>{_e(method)}</strong>: {_e(reason)}</li>" for method, reason in skipped.items())
+        parts.insert(2, f"<h3>Methods that did not run</h3><ul>{items}</ul>")
     pairwise = comparison.get("pairwise_ari")
     if isinstance(pairwise, dict) and pairwise:
         parts.append("<h3>Agreement between methods (adjusted Rand index)</h3>")

@@ -9,6 +9,8 @@ clusters of at least min_cluster_size in its fitted sample.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from segmentation_pipeline.clustering.base import ClusteringSettings
 from segmentation_pipeline.clustering.hdbscan import HDBSCANMethod, effective_min_cluster_size
 from segmentation_pipeline.clustering.runner import METHODS
@@ -42,3 +44,19 @@ def _available(used: int, n_customers: int, sample_key: str) -> str:
     if used < n_customers:
         return f"{sample_key} limits it to {used} of the {n_customers} customers"
     return f"the data has {n_customers}"
+
+
+@dataclass(frozen=True)
+class SkippedMethod:
+    """A method that did not run, and why: not enabled in `clustering.methods`, or the data cannot
+    support it. Its downstream steps pass it on, so the comparison and the report can say so."""
+
+    method: str
+    reason: str
+
+
+def skip_reason(method: str, enabled: tuple[str, ...], n_customers: int, settings: ClusteringSettings) -> str | None:
+    """Why `method` does not run in this run, or None when it does."""
+    if method not in enabled:
+        return f"not enabled in clustering.methods ({', '.join(enabled)})"
+    return method_support(n_customers, settings, method)

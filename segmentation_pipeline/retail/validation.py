@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from segmentation_pipeline.cells import MAX_UNPARSEABLE_SHARE
 from segmentation_pipeline.retail.cleaning import AmountAgreement, RejectedReason
 
 REQUIRED_RAW_COLUMNS = ("customer_id", "timestamp")
 REVENUE_ALTERNATIVES = (("amount",), ("quantity", "unit_price"))
-MAX_UNPARSEABLE_SHARE = 0.5
 MAX_REJECTED_SHARE = 0.05  # defaults of the transactions config keys of the same names
 REJECTED_REASON_WARNING_SHARE = 0.005
 TOP_REASONS = 3
