@@ -1,0 +1,54 @@
+"""Segment quality on real-sized data: the recommended run finds the known personas, every method
+re-fits alike. Measured on the embedded default and on the Online Retail sample (skipped when the
+sample is not beside the checkout)."""
+
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from segmentation_pipeline.clustering import METHODS
+from segmentation_pipeline.comparison import compare_methods
+from segmentation_pipeline_tests.conftest import SHARED_DATASET
+from segmentation_pipeline_tests.quality_data import embedded_features, runs
+
+TARGET_ARI = 0.80
+TARGET_STABILITY = 0.80
+
+
+def truth() -> pd.Series:
+    table = embedded_features()
+    return pd.Series(table["true_persona"].to_numpy(), index=table["customer_id"])
+
+
+def test_recommended_run_finds_the_known_personas_without_looking_at_them():
+    results = list(runs("embedded"))
+    blind, informed = compare_methods(results), compare_methods(results, truth())
+    assert blind.recommended_run == informed.recommended_run
+    best = next(r for r in results if r.run_label == blind.recommended_run)
+    assert best.feature_set == "behaviour_mix"
+    assert adjusted_rand_score(truth().to_numpy(), best.labels) >= TARGET_ARI
+    assert informed.table.set_index("run").loc[blind.recommended_run, "ari_vs_truth"] >= TARGET_ARI
+
+
+def test_purchase_mix_raises_agreement_with_the_personas_for_every_method():
+    by_run = {r.run_label: r for r in runs("embedded")}
+    for method in METHODS:
+        plain = adjusted_rand_score(truth().to_numpy(), by_run[f"{method}/behaviour"].labels)
+        mixed = adjusted_rand_score(truth().to_numpy(), by_run[f"{method}/behaviour_mix"].labels)
+        assert mixed > plain + 0.1, method
+
+
+def test_every_method_is_stable_on_the_embedded_data():
+    results = runs("embedded")
+    assert {r.run_label for r in results} == {f"{m}/{s}" for m in METHODS for s in ("behaviour", "behaviour_mix")}
+    for result in results:
+        assert result.metrics["stability_ari_mean"] >= TARGET_STABILITY, result.run_label
+
+
+@pytest.mark.skipif(not SHARED_DATASET.exists(), reason="the shared Online Retail sample is not beside this checkout")
+def test_every_method_is_stable_on_the_online_retail_sample():
+    results = runs("online_retail")
+    assert {r.run_label for r in results} == {f"{m}/behaviour" for m in METHODS}  # no departments
+    for result in results:
+        assert result.metrics["stability_ari_mean"] >= TARGET_STABILITY, result.run_label
+    assert compare_methods(list(results)).recommended in METHODS
