@@ -8,6 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.comparison import compare_methods
+from segmentation_pipeline.retail.personas import SEGMENT_LABELS, build_personas, validate_personas
 from segmentation_pipeline_tests.conftest import SHARED_DATASET
 from segmentation_pipeline_tests.quality_data import embedded_features, runs
 
@@ -52,3 +53,35 @@ def test_every_method_is_stable_on_the_online_retail_sample():
     for result in results:
         assert result.metrics["stability_ari_mean"] >= TARGET_STABILITY, result.run_label
     assert compare_methods(list(results)).recommended in METHODS
+
+
+def test_persona_names_and_actions_tell_the_truth_for_every_method():
+    """Each rule of the issue, checked from the persona's own numbers, on every run."""
+    features = embedded_features()
+    for result in runs("embedded"):
+        built = build_personas(result, features)
+        personas = built["personas"]
+        assert validate_personas(built, result.n_clusters) == [], result.run_label
+        without_tier = [p["persona_name"].rsplit(" [", 1)[0] for p in personas]
+        assert len(set(without_tier)) == len(personas), result.run_label
+        for p in personas:
+            name, mix = p["persona_name"], p["rfm_segment_mix"]
+            top_segment, top_share = next(iter(mix.items()))
+            adjective = SEGMENT_LABELS[top_segment][0]
+            assert (name.split()[0 + p["high_returns"]] == adjective) == (top_share > 0.5), name
+            departments = p["behaviour"]["top_departments"]
+            assert f"{departments[0]['name']} Shoppers" in name, name
+            assert p["name_basis"]["department"] == departments[0]["name"]
+            if "over-indexes on" in name:
+                assert p["behaviour"]["distinctive_department"]["name"] in name
+            assert name.startswith("High-Return") == (
+                p["value"]["return_rate"] >= max(0.10, 2 * built["base_return_rate"])
+            ), name
+            keys = {a["key"] for a in p["recommended_actions"]}
+            if p["value_tier"] in ("LOW", "MINIMAL"):
+                assert not keys & {"vip_programme", "loyalty_nurture", "priority_service"}, name
+            lapsed = sum(mix.get(s, 0.0) for s in ("at_risk", "cant_lose", "hibernating"))
+            if lapsed > 0.5 or top_segment in ("at_risk", "cant_lose", "hibernating"):
+                assert keys & {"win_back", "low_cost_reactivation"}, name
+            if result.method == "hdbscan":
+                assert p["absorbed_noise"]["count"] == int(result.noise[result.labels == p["cluster_id"]].sum())
