@@ -20,6 +20,7 @@ from segmentation_pipeline.clustering import (
     run_method,
     unavailable_feature_sets,
 )
+from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer
 from segmentation_pipeline.clustering.selection import elbow_index, sample_rows
@@ -180,6 +181,9 @@ def test_hdbscan_assigns_every_customer_and_reports_noise():
     assert result.metrics["noise_share"] == pytest.approx(result.metrics["noise_count"] / len(customers))
     reassigned = sum(extra["reassigned_noise_count"] for extra in result.cluster_extras.values())
     assert reassigned == result.metrics["noise_count"]
+    assert result.noise.sum() == result.metrics["noise_count"] and result.noise[len(PLANTED) :].all()
+    table = assignments_table(result)
+    assert table["noise"].tolist() == result.noise.tolist() and "noise" not in assignments_table(result_of("kmeans"))
     assert adjusted_rand_score(TRUTH, result.labels[: len(PLANTED)]) >= 0.9
 
     kept = run_method("hdbscan", customers, dataclasses.replace(SETTINGS, assign_noise="keep"))

@@ -720,6 +720,11 @@ def _distinctive(table, cluster_id) -> list[str]:
     return [ordered[0]] + [name for name in ordered[1:] if lift[name] > 1.0]
 
 
+def segment_title(segment: str) -> str:
+    """Display name of an RFM segment: 'at_risk' -> 'at risk', 'cant_lose' -> "can't lose"."""
+    return "can't lose" if segment == "cant_lose" else segment.replace("_", " ")
+
+
 def _segment_adjective(segment: str) -> str:
     return SEGMENT_LABELS.get(segment, (segment.replace("_", " ").title(), ""))[0]
 
