@@ -9,6 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.comparison import compare_methods
 from segmentation_pipeline.retail.personas import SEGMENT_LABELS, build_personas, validate_personas
+from segmentation_pipeline.retail.profiles import build_profile, llm_prompt, validate_profile
 from segmentation_pipeline_tests.conftest import SHARED_DATASET
 from segmentation_pipeline_tests.quality_data import embedded_features, runs
 
@@ -85,3 +86,25 @@ def test_persona_names_and_actions_tell_the_truth_for_every_method():
                 assert keys & {"win_back", "low_cost_reactivation"}, name
             if result.method == "hdbscan":
                 assert p["absorbed_noise"]["count"] == int(result.noise[result.labels == p["cluster_id"]].sum())
+
+
+def test_llm_prompt_carries_every_number_the_personas_use_and_labels_log1p_values():
+    features = embedded_features()
+    result = next(r for r in runs("embedded") if r.run_label == "kmeans/behaviour_mix")
+    personas = build_personas(result, features)
+    profile = build_profile(result, features, timestamp="2025-01-01T00:00:00+00:00", personas=personas)
+    assert validate_profile(profile) == []
+    prompt = llm_prompt(profile)
+    assert "value_tier_thresholds" in profile and "PREMIUM: 2.0" in prompt
+    for persona in personas["personas"]:
+        cluster = profile["clusters"][f"cluster_{persona['cluster_id']}"]
+        assert cluster["persona"]["value"] == persona["value"]  # revenue share, value index, return rate
+        assert cluster["persona"]["name"] in prompt
+        assert cluster["top_countries"] == persona["geography"]["top_countries"]
+        assert cluster["rfm_segment_mix"]
+        assert f"revenue_share: {persona['value']['revenue_share']}" in prompt
+    preparation = profile["metadata"]["parameters"]["preparation"]
+    assert set(preparation["means"]) == {
+        "recency_days", "log1p(frequency)", "log1p(monetary)", "log1p(avg_order_value)", "tenure_months", "return_rate"
+    }
+    assert "log1p(monetary)" in prompt and "are in log1p space" in prompt

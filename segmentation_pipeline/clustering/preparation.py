@@ -122,13 +122,15 @@ class FeatureTransform:
         return np.hstack([prepared, self.mix.transform(frame)]) if self.mix else prepared
 
     def describe(self) -> dict:
-        """What was done, for the result's params (means/scales are after log1p)."""
+        """What was done, for the result's params. The scaler's means and scales are those of the
+        transformed values, so log1p columns are keyed `log1p(<feature>)` to say so."""
+        scaled = [f"log1p({name})" if name in self.log1p_features else name for name in self.features]
         description = {
             "features": list(self.features),
             "log1p": list(self.log1p_features),
             "scaler": "StandardScaler",
-            "means": dict(zip(self.features, map(float, self.scaler.mean_))),
-            "scales": dict(zip(self.features, map(float, self.scaler.scale_))),
+            "means": dict(zip(scaled, map(float, self.scaler.mean_))),
+            "scales": dict(zip(scaled, map(float, self.scaler.scale_))),
         }
         if self.mix:
             description["purchase_mix"] = self.mix.describe()
