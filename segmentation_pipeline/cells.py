@@ -20,22 +20,31 @@ CURRENCY = "£$€¥"
 _MIN_TIMESTAMP = pd.Timestamp.min.as_unit("us")
 _MAX_TIMESTAMP = pd.Timestamp.max.as_unit("us")
 
-# Date conventions tried on a sample; the one that parses the most values is used for the whole column.
-# Month-first comes before day-first, so a column where every day is <= 12 reads as month-first.
-_TIMES = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p")
+# Shapes of date text. A column may mix them (one system writes ISO, another '03/01/2025 12:30',
+# a third '3 Jan 2025'), so each distinct cell is parsed by the shape it has, not by one format per column.
+_TIMES = ("%H:%M", "%H:%M:%S", "%H:%M:%S.%f", "%I:%M %p", "%I:%M:%S %p")
+_ISO_SHAPE = r"\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d.*)?"  # 2025-01-03, 2025-01-03T12:30:00+01:00
+_YEAR_FIRST_SHAPE = r"\d{4}([/.])\d{1,2}\1\d{1,2}(?:\s.*)?"  # 2025/01/03, 2025.01.03 12:30
+# 03/01/2025, 3.1.25 12:30, 01-03-2025: day-first or month-first, decided from the unambiguous cells.
+_DAY_MONTH_SHAPE = r"(?P<first>\d{1,2})(?P<sep>[/.-])(?P<second>\d{1,2})(?P=sep)(?:\d{4}|\d{2})(?:\s.*)?"
+_MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?![a-z])"
+DAY_FIRST, MONTH_FIRST = "day-first", "month-first"
 
 
 def _with_times(*dates: str) -> tuple[str, ...]:
     return tuple(f"{d} {t}" for d in dates for t in _TIMES) + dates
 
 
-TIMESTAMP_CONVENTIONS: dict[str, tuple[str, ...]] = {
-    "ISO 8601": ("ISO8601",),
-    "month/day/year": _with_times("%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y"),
-    "day/month/year": _with_times("%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y", "%d.%m.%y", "%d-%m-%Y"),
-    "year/month/day": _with_times("%Y/%m/%d", "%Y.%m.%d"),
-}
+_YEAR_FIRST_FORMATS = _with_times("%Y/%m/%d", "%Y.%m.%d")
+_MONTH_NAME_FORMATS = _with_times(
+    "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y", "%d %b %y", "%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y"
+)
 
+
+def _day_month_formats(order: str, separator: str) -> tuple[str, ...]:
+    day_month = ("%d", "%m") if order == DAY_FIRST else ("%m", "%d")
+    dates = [separator.join((*day_month, year)) for year in ("%Y", "%y")]
+    return _with_times(*dates)
 
 
 # ------------------------------------------------------------------------------------- cell parsing
@@ -152,8 +161,9 @@ def parse_timestamps(values: pd.Series, timestamp_format: str | None, described:
     """datetime64[ns] values (naive; time-zoned values are converted to UTC) and the unparseable mask.
 
     Without a format: datetime cells are used as they are, numbers are read as Excel serial days,
-    YYYYMMDD or Unix epochs by their magnitude, and text by the convention that parses the most of a
-    sample (ISO 8601, month/day/year, day/month/year, year/month/day), then by dateutil as a last resort.
+    YYYYMMDD or Unix epochs by their magnitude, and text cell by cell by its shape (see
+    `_text_as_timestamps`), so a column mixing ISO, '03/01/2025 12:30' and '3 Jan 2025' loses no row.
+    The mask marks exactly the non-empty cells that did not parse.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         result, present = _naive(values), values.notna()
@@ -198,17 +208,105 @@ def _numbers_as_timestamps(numbers: pd.Series) -> pd.Series:
 
 
 def _text_as_timestamps(text: pd.Series) -> pd.Series:
-    """Distinct cleaned texts as timestamps, by the convention that parses the most of a sample."""
+    """Distinct cleaned texts as timestamps, each by its own shape.
+
+    - ISO 8601 ('2025-01-03', '2025-01-03T12:30:00+01:00') and year-first ('2025/01/03', '2025.01.03');
+    - day and month as numbers ('03/01/2025', '3.1.25 12:30'): the order is decided per separator from the
+      unambiguous cells (a first number above 12 is a day, a second one above 12 is a day): see
+      `_day_month_orders`; each cell is then read in that order;
+    - month names ('3 Jan 2025', 'Jan 3, 2025 2:05 PM', '03-Jan-25'; English names), with dateutil as a
+      last resort for month-name cells that also carry a four-digit year;
+    - a column mostly of numbers written as text: as numbers (`_numbers_as_timestamps`).
+    Cells that fit no shape, or do not parse in their shape, stay NaT.
+    """
     sample = text.dropna().head(TIMESTAMP_SAMPLE_SIZE)
-    if sample.empty:
-        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
-    if pd.to_numeric(sample, errors="coerce").notna().mean() > MAX_UNPARSEABLE_SHARE:
+    if not sample.empty and pd.to_numeric(sample, errors="coerce").notna().mean() > MAX_UNPARSEABLE_SHARE:
         return _numbers_as_timestamps(pd.to_numeric(text, errors="coerce"))
-    parsed_counts = {name: _parse_with(sample, fmts).notna().sum() for name, fmts in TIMESTAMP_CONVENTIONS.items()}
-    best = max(parsed_counts, key=parsed_counts.get)  # first convention wins ties
-    if parsed_counts[best] == 0:
-        return _parse_with(text, ("mixed",))
-    return _parse_with(text, TIMESTAMP_CONVENTIONS[best])
+    result = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    remaining = text.dropna().reset_index(drop=True)
+    positions = np.flatnonzero(text.notna().to_numpy())
+    # Each shape takes the cells it matches out of the remaining ones, so a column of one shape pays
+    # for one match (the usual case), and no cell is parsed twice.
+    for shape in (_iso_timestamps, _year_first_timestamps, _day_month_timestamps, _month_name_timestamps):
+        if remaining.empty:
+            break
+        matched, values = shape(remaining)
+        result[positions[matched]] = values.to_numpy(dtype="datetime64[us]")
+        remaining, positions = remaining[~matched].reset_index(drop=True), positions[~matched]
+    return pd.Series(result, index=text.index)
+
+
+def _iso_timestamps(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """ISO 8601 cells: (which cells have the shape, their timestamps), like every shape reader below."""
+    matched = text.str.fullmatch(_ISO_SHAPE).to_numpy(dtype=bool)
+    return matched, _parse_with(text[matched], ("ISO8601",))
+
+
+def _year_first_timestamps(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    matched = text.str.fullmatch(_YEAR_FIRST_SHAPE).to_numpy(dtype=bool)
+    return matched, _parse_with(text[matched], _YEAR_FIRST_FORMATS)
+
+
+def _day_month_orders(separators: pd.Series, day_first_only: pd.Series, month_first_only: pd.Series) -> dict:
+    """Reading order of numeric day/month cells, per separator: DAY_FIRST, MONTH_FIRST or None.
+
+    A separator whose cells include unambiguous ones of only one order ('13/01/2025' is day-first,
+    '01/13/2025' month-first) reads all its cells in that order. Without unambiguous cells it follows
+    the other separators when they agree on one order, else dots read day-first (no convention writes
+    month.day.year) and slashes and dashes month-first (so '12/01/2025' alone is December 1st).
+    Unambiguous cells of both orders mean the column really mixes them: None, and its ambiguous cells
+    ('03/04/2025') cannot be read and stay NaT, rather than be guessed.
+    """
+
+    def decided(day_first: bool, month_first: bool) -> str | None:
+        return DAY_FIRST if day_first and not month_first else MONTH_FIRST if month_first and not day_first else None
+
+    column_order = decided(bool(day_first_only.any()), bool(month_first_only.any()))
+    orders = {}
+    for separator in separators.unique():
+        rows = separators == separator
+        day_first, month_first = bool(day_first_only[rows].any()), bool(month_first_only[rows].any())
+        if day_first or month_first:
+            orders[separator] = decided(day_first, month_first)
+        else:
+            orders[separator] = column_order or (DAY_FIRST if separator == "." else MONTH_FIRST)
+    return orders
+
+
+def _day_month_timestamps(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Cells like '03/01/2025 12:30', read in their separator's order (see `_day_month_orders`)."""
+    parts = text.str.extract(f"^{_DAY_MONTH_SHAPE}$")
+    matched = parts["sep"].notna().to_numpy()
+    text, parts = text[matched], parts[matched]
+    first, second = parts["first"].astype(np.int64), parts["second"].astype(np.int64)
+    day_first_only = (first > 12) & (second <= 12)
+    month_first_only = (second > 12) & (first <= 12)
+    result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    for separator, order in _day_month_orders(parts["sep"], day_first_only, month_first_only).items():
+        rows = parts["sep"] == separator
+        if order is not None:
+            result[rows] = _parse_with(text[rows], _day_month_formats(order, separator))
+            continue
+        # Mixed orders: each unambiguous cell in its only possible order; '03/03/2025' reads the same
+        # either way; the other ambiguous cells stay NaT.
+        readable = ((day_first_only | (first == second), DAY_FIRST), (month_first_only, MONTH_FIRST))
+        for order_rows, cell_order in readable:
+            chosen = rows & order_rows
+            if chosen.any():
+                result[chosen] = _parse_with(text[chosen], _day_month_formats(cell_order, separator))
+    return matched, result
+
+
+def _month_name_timestamps(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Cells with an English month name; dateutil reads what the usual formats miss, but only cells
+    with a four-digit year, since it would fill a missing year with the current one."""
+    matched = text.str.contains(_MONTH_NAME, regex=True).to_numpy(dtype=bool)
+    text = text[matched].str.replace(r"(?<=[A-Za-z])\.", "", regex=True)  # 'Jan.' -> 'Jan'
+    result = _parse_with(text, _MONTH_NAME_FORMATS)
+    leftover = result.isna() & text.str.contains(r"\b\d{4}\b", regex=True, na=False)
+    if leftover.any():
+        result[leftover] = _naive(pd.to_datetime(text[leftover], format="mixed", errors="coerce", utc=True))
+    return matched, result
 
 
 def _parse_with(text: pd.Series, formats: tuple[str, ...]) -> pd.Series:

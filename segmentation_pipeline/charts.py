@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
+from matplotlib import colormaps, patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
@@ -45,9 +45,10 @@ CHART_SIZES: dict[str, tuple[int, int]] = {
     "membership_histogram": (1000, 700),
     "rfm_distributions": (1500, 500),
     "segment_sizes": (1200, 700),
-    "selection_curves": (1400, 600),
+    "selection_curves": (1400, 800),
     "method_comparison": (1500, 600),
 }
+LEGEND_WRAP = 28  # characters per line of a legend entry right of the axes
 SCATTER_MAX_POINTS = 5_000  # points drawn in the PCA scatter; PCA itself uses every customer
 SAMPLE_SEED = 0
 SKEW_FOR_LOG_SCALE = 2.0  # a positive variable with skewness above this gets a log x-axis
@@ -60,7 +61,7 @@ TIER_COLOURS: dict[str, str] = {
 }
 # Comparison metrics drawn by method_comparison_chart: column -> panel title.
 COMPARISON_METRICS: dict[str, str] = {
-    "silhouette": "Silhouette (higher is better)",
+    "silhouette_shared": "Silhouette, shared space (higher is better)",
     "stability_ari_mean": "Stability, mean ARI (higher is better)",
     "davies_bouldin": "Davies-Bouldin (lower is better)",
 }
@@ -74,8 +75,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # --- per clustering method -----------------------------------------------------------------------
 
 
-def cluster_scatter(result) -> bytes:
-    """Customers on the first two principal components of the scaled features, coloured by cluster."""
+def cluster_scatter(result, personas_dict: dict | None = None) -> bytes:
+    """Customers on the first two principal components of the scaled features, coloured by cluster
+    (the method's cluster colours), legend with persona names when given; HDBSCAN noise customers
+    (`result.noise`) are marked with a black x over their assigned cluster's colour."""
     prepared = np.asarray(result.prepared, dtype=float)
     labels = np.asarray(result.labels).astype(int)
     components = min(2, prepared.shape[1])
@@ -87,8 +90,9 @@ def cluster_scatter(result) -> bytes:
         variance.append(0.0)
     shown = _sample_indices(len(projected), SCATTER_MAX_POINTS)
     clusters = np.unique(labels)
-    colours = _cluster_colours(len(clusters))
+    colours = cluster_colours(clusters, int(getattr(result, "n_clusters", len(clusters))))
     centres = np.array([projected[labels == cluster].mean(axis=0) for cluster in clusters])
+    names = {p["cluster_id"]: p["persona_name"] for p in (personas_dict or {}).get("personas", [])}
 
     fig, ax = _figure("cluster_scatter")
     # One single-colour collection per cluster: Agg stamps identical markers (faster, and the PNG
@@ -97,7 +101,13 @@ def cluster_scatter(result) -> bytes:
         members = labels == cluster
         drawn = shown[members[shown]]
         ax.scatter(projected[drawn, 0], projected[drawn, 1], s=6, alpha=0.45, color=colour,
-                   linewidths=0, label=f"Cluster {cluster} (n={members.sum():,})")
+                   linewidths=0, label=_legend_label(cluster, names.get(cluster), int(members.sum())))
+    noise = getattr(result, "noise", None)
+    if noise is not None and np.any(noise):
+        marked = shown[np.asarray(noise, dtype=bool)[shown]]
+        ax.scatter(projected[marked, 0], projected[marked, 1], s=7, marker="x", color="black",
+                   alpha=0.35, linewidths=0.6,
+                   label=f"HDBSCAN noise (n={int(np.sum(noise)):,}),\nassigned to the nearest cluster")
     ax.scatter(centres[:, 0], centres[:, 1], s=180, marker="X", c=colours, edgecolors="black",
                linewidths=1.2, zorder=3)
     for cluster, centre in zip(clusters, centres):
@@ -105,14 +115,26 @@ def cluster_scatter(result) -> bytes:
                     fontsize=9, fontweight="bold")
     ax.set_xlabel(f"PC1 ({variance[0]:.1%} of variance)")
     ax.set_ylabel(f"PC2 ({variance[1]:.1%} of variance)")
-    _title(ax, _plain(f"{result.method}: clusters on principal components"))
+    _title(ax, _plain(f"{_run_name(result)}: clusters on principal components"))
     note = "X = centroid"
     if len(shown) < len(projected):
         note += f"\n{len(shown):,} of {len(projected):,} customers drawn"
-    ax.legend(loc="best", fontsize=7 if len(clusters) > 10 else 8, markerscale=2.5,
-              ncols=1 if len(clusters) <= 10 else 2, title=note, title_fontsize=7)
+    _legend_right(ax, note, fontsize=6 if len(clusters) > 10 else 7, markerscale=2.5)
     ax.grid(alpha=0.3)
     return _render(fig)
+
+
+def _legend_label(cluster: int, persona_name: str | None, size: int) -> str:
+    """'c3 Loyal Grocery Shoppers\n[HIGH VALUE] (n=250)', wrapped to the legend's width."""
+    text = f"c{cluster} {persona_name or f'Cluster {cluster}'} (n={size:,})"
+    return _plain("\n".join(textwrap.wrap(text, width=LEGEND_WRAP, max_lines=4, placeholder="...",
+                                         break_on_hyphens=False)))
+
+
+def _run_name(result) -> str:
+    """'kmeans' or 'kmeans (behaviour_mix)' when the result says which feature set it used."""
+    feature_set = getattr(result, "feature_set", None)
+    return f"{result.method} ({feature_set})" if feature_set else str(result.method)
 
 
 def cluster_dashboard(result, features: pd.DataFrame, personas_dict: dict | None = None) -> bytes:
@@ -136,7 +158,7 @@ def cluster_dashboard(result, features: pd.DataFrame, personas_dict: dict | None
 
     fig, axes = _figure("cluster_dashboard", nrows=2, ncols=2)
     (sizes, shares), (scores, tiers) = axes
-    _hbars(sizes, y, stats["size"], facecolors=_cluster_colours(len(order)))
+    _hbars(sizes, y, stats["size"], facecolors=cluster_colours(order, len(order)))
     for yi, n in zip(y, stats["size"]):
         sizes.annotate(f"{n:,}", (n, yi), xytext=(3, 0), textcoords="offset points",
                        va="center", fontsize=min(fontsize, 7))
@@ -182,7 +204,7 @@ def cluster_dashboard(result, features: pd.DataFrame, personas_dict: dict | None
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(axis="x", labelsize=8)
         ax.title.set_fontsize(10)
-    _suptitle(fig, _plain(f"{result.method}: cluster dashboard"))
+    _suptitle(fig, _plain(f"{_run_name(result)}: cluster dashboard"))
     return _render(fig)
 
 
@@ -205,19 +227,22 @@ def membership_histogram(result) -> bytes:
     # "stepfilled" draws one polygon per cluster instead of one rectangle per bin and cluster;
     # without edge lines the stacked bars look the same.
     ax.hist([strongest[labels == c] for c in clusters], bins=bins, stacked=True,
-            histtype="stepfilled", color=_cluster_colours(len(clusters)),
+            histtype="stepfilled", color=cluster_colours(clusters, memberships.shape[1]),
             label=[f"Cluster {c}" for c in clusters])
-    ax.axvline(floor, color="black", linestyle=":", linewidth=1,
-               label=f"1/k = {floor:.2f} (no preference)")
+    # Reference lines above the bars, in black with a white halo so they show on any cluster colour.
+    halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
+    ax.axvline(floor, color="black", linestyle=":", linewidth=1.6, zorder=4, path_effects=halo,
+               label=f"1/k = {floor:.2f}\n(no preference)")
     median = float(np.median(strongest))
-    ax.axvline(median, color="crimson", linestyle="--", linewidth=1.2, label=f"median = {median:.2f}")
+    ax.axvline(median, color="black", linestyle="--", linewidth=1.8, zorder=4, path_effects=halo,
+               label=f"median = {median:.2f}")
     uncertain = float((strongest < 0.5).mean())
-    _title(ax, _plain(f"{result.method}: highest membership per customer\n"
+    _title(ax, _plain(f"{_run_name(result)}: highest membership per customer\n"
                       f"({uncertain:.1%} of customers below 0.5)"))
     ax.set_xlabel("highest membership / probability")
     ax.set_ylabel("customers")
     ax.set_xlim(0, 1)
-    ax.legend(fontsize=8, ncols=2 if len(clusters) > 6 else 1)
+    _legend_right(ax, None, fontsize=7)
     ax.grid(alpha=0.3)
     return _render(fig)
 
@@ -271,7 +296,7 @@ def segment_sizes(rfm_df: pd.DataFrame) -> bytes:
     for yi, n in zip(y, counts.to_numpy()):
         ax.annotate(f"{n:,} ({n / total:.1%})", (n, yi), xytext=(4, 0), textcoords="offset points",
                     va="center", fontsize=8)
-    ax.set_yticks(y, [_plain(s.replace("_", " ")) for s in order])
+    ax.set_yticks(y, [_plain(persona_rules.segment_title(s)) for s in order])
     ax.invert_yaxis()
     ax.margins(x=0.18)
     ax.set_xlabel("customers")
@@ -287,7 +312,7 @@ def selection_curves(results: Mapping[str, object] | Iterable[object]) -> bytes:
     layout does not depend on which methods ran.
     """
     runs = list(results.values()) if isinstance(results, Mapping) else list(results)
-    curves = [(str(r.method), r.selection_curve) for r in runs if getattr(r, "selection_curve", None)]
+    curves = [(_run_name(r), r.selection_curve) for r in runs if getattr(r, "selection_curve", None)]
     criteria = list(CRITERION_TITLES) + sorted(
         {c["criterion"] for _, c in curves} - set(CRITERION_TITLES)
     )
@@ -297,12 +322,13 @@ def selection_curves(results: Mapping[str, object] | Iterable[object]) -> bytes:
         drawn = [(m, c) for m, c in curves if c["criterion"] == criterion]
         for method, curve in drawn:
             k, score = np.asarray(curve["k"]), np.asarray(curve["score"], dtype=float)
-            ax.plot(k, score, marker="o", markersize=4, color=colours[method], label=_plain(method))
+            ax.plot(k, score, marker="o", markersize=4, color=colours[method],
+                    label=_plain(f"{method}: k={curve['chosen_k']}, {choice_rule(curve)}"))
             chosen = k == curve["chosen_k"]
             ax.scatter(k[chosen], score[chosen], s=160, marker="*", color=colours[method],
                        edgecolors="black", zorder=3)
         if drawn:
-            ax.legend(fontsize=8, title="* = chosen k", title_fontsize=8)
+            _legend_below(ax, ncols=1, title="* = chosen k, and the rule that chose it")
             # every k labelled while there are at most 10 candidates, whatever the panel width
             ax.xaxis.get_major_locator().set_params(integer=True, nbins=10)
         else:
@@ -316,8 +342,23 @@ def selection_curves(results: Mapping[str, object] | Iterable[object]) -> bytes:
     return _render(fig)
 
 
+def choice_rule(curve: dict) -> str:
+    """Which rule chose k on a selection curve, in words ('elbow of BIC (lowest at k=10)')."""
+    criterion, rule = curve["criterion"], curve.get("rule")
+    scores = np.asarray(curve["score"], dtype=float)
+    if rule == "elbow":
+        lowest = curve["k"][int(np.nanargmin(scores))]
+        return f"elbow of {criterion} (lowest at k={lowest})"
+    if rule == "min":
+        return f"lowest {criterion}"
+    if rule == "max":
+        return f"highest {criterion}"
+    return f"{criterion} rule {rule}" if rule else "fixed k"
+
+
 def method_comparison_chart(comparison_table, recommended: str | None = None) -> bytes:
-    """Silhouette, stability and Davies-Bouldin per method; the recommended method is highlighted."""
+    """Silhouette, stability and Davies-Bouldin per run (method x feature set, or method); the
+    recommended one (its row name) is highlighted."""
     table = comparison_frame(comparison_table)
     methods = [str(m) for m in table.index]
     y = np.arange(len(methods))
@@ -341,7 +382,7 @@ def method_comparison_chart(comparison_table, recommended: str | None = None) ->
 
 
 def comparison_frame(comparison) -> pd.DataFrame:
-    """Comparison metrics as a DataFrame indexed by method.
+    """Comparison metrics as a DataFrame indexed by run ("method/feature_set"), or by method.
 
     Accepts a DataFrame (with a `method` column or method index), a list of row dicts, or the dict
     of `comparison.comparison_to_dict` (rows under "methods").
@@ -355,7 +396,10 @@ def comparison_frame(comparison) -> pd.DataFrame:
         return comparison_frame(rows)
     else:
         table = pd.DataFrame(list(comparison))
-    return table.set_index("method") if "method" in table.columns else table
+    for key in ("run", "method"):
+        if key in table.columns:
+            return table.set_index(key)
+    return table
 
 
 # --- bytes helpers -------------------------------------------------------------------------------
@@ -404,12 +448,12 @@ class Frame:
 
 
 FRAMES: dict[str, Frame] = {
-    "cluster_scatter": Frame(top=50, bottom=78),
+    "cluster_scatter": Frame(top=50, bottom=78, right=310),
     "cluster_dashboard": Frame(top=82, bottom=122, row_gap=140, column_gap=30),
-    "membership_histogram": Frame(top=78, bottom=78),
+    "membership_histogram": Frame(top=78, bottom=78, right=260),
     "rfm_distributions": Frame(top=88, bottom=82, column_gap=45),
     "segment_sizes": Frame(top=50, bottom=78),
-    "selection_curves": Frame(top=45, bottom=78, column_gap=45),
+    "selection_curves": Frame(top=45, bottom=260, column_gap=45),
     "method_comparison": Frame(top=88, bottom=45, column_gap=30),
 }
 SUPTITLE_TOP_PX = 8  # the figure title hangs this far below the top edge
@@ -502,11 +546,11 @@ def _suptitle(fig: Figure, text: str) -> None:
     fig.suptitle(text, fontsize=12, y=1 - SUPTITLE_TOP_PX / fig.bbox.height, va="top")
 
 
-def _legend_below(ax, ncols: int) -> None:
+def _legend_below(ax, ncols: int, title: str | None = None) -> None:
     """Legend under the x label, where it cannot cover bars."""
     below = ax.transAxes + ScaledTranslation(0, -LEGEND_DROP_PT / 72, ax.figure.dpi_scale_trans)
     ax.legend(fontsize=7, ncols=ncols, loc="upper center", bbox_to_anchor=(0.5, 0),
-              bbox_transform=below, frameon=False)
+              bbox_transform=below, frameon=False, title=title, title_fontsize=7)
 
 
 def _render(fig: Figure) -> bytes:
@@ -537,6 +581,19 @@ def _sample_indices(n: int, limit: int) -> np.ndarray:
 def _cluster_colours(n: int) -> list:
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+def cluster_colours(cluster_ids, n_clusters: int) -> list:
+    """The colour of each cluster id: the same in every chart of a method (scatter, dashboard,
+    histogram), whatever order the chart draws the clusters in."""
+    palette = _cluster_colours(max(int(n_clusters), 1))
+    return [palette[int(cluster) % len(palette)] for cluster in cluster_ids]
+
+
+def _legend_right(ax, title: str | None, fontsize: int, **legend_kw) -> None:
+    """Legend in the room right of the axes (Frame.right), where it cannot cover data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, fontsize=fontsize,
+              title=title, title_fontsize=fontsize, frameon=False, **legend_kw)
 
 
 def _label_layout(n_labels: int) -> tuple[int, int, int]:

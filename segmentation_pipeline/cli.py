@@ -238,6 +238,7 @@ def _dev(args: argparse.Namespace, extra: list[str]) -> int:
     sensor keeps them current afterwards). The code location gets its project's name through a
     workspace file in the instance folder, so Dagster does not warn about a name mismatch."""
     import dagster as dg
+    import pandas as pd
 
     from segmentation_pipeline.orchestration.instance import ensure_instance_home, instance_home
     from segmentation_pipeline.orchestration.partitions import sync_months
@@ -247,7 +248,8 @@ def _dev(args: argparse.Namespace, extra: list[str]) -> int:
     home = ensure_instance_home(instance_home())
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            sync_months(instance, data_months(log_in_force(config), config.output_path() / layout.CACHE))
+            now = pd.Timestamp.now(tz="UTC")
+            sync_months(instance, data_months(log_in_force(config), config.output_path() / layout.CACHE, now))
     except InputDataError as exc:
         print(f"warning: the transaction log cannot be read yet ({exc}); months appear once it can", file=sys.stderr)
     workspace = home / "workspace.yaml"

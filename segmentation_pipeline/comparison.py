@@ -1,10 +1,19 @@
-"""Compare clustering methods side by side and recommend the one to trust.
+"""Compare clustering runs (method x feature set) side by side and recommend the one to trust.
 
-Recommendation rule (RECOMMENDATION_RULE): among the methods whose stability_ari_mean is at least
-STABILITY_THRESHOLD (or all methods when none is), pick the highest silhouette; ties go to the higher
-stability_ari_mean, then the lower Davies-Bouldin index, then the method name. A cluster structure
-that changes when the model is re-fitted cannot be explained to a marketing team, so stability gates
-the choice before separation ranks it. Missing metrics rank last.
+A run is one method fitted on one feature set ("kmeans/behaviour_mix"). Silhouettes measured in
+each run's own feature space are not comparable across feature sets (a space without the purchase
+mix has fewer ways for customers to differ), so every run is also scored in one shared space:
+`silhouette_shared`, the silhouette of its labels on the prepared matrix of the widest run (the
+behaviour + purchase-mix columns when any run used them), on a fixed sample of SHARED_SAMPLE_SIZE
+customers. A run that ignores how customers buy is judged on everything known about them.
+
+Recommendation rule (RECOMMENDATION_RULE): among the runs whose stability_ari_mean is at least
+STABILITY_THRESHOLD (or all runs when none is), pick the highest silhouette_shared; ties go to the
+higher stability_ari_mean, then the lower Davies-Bouldin index, then the run name. A cluster
+structure that changes when the model is re-fitted cannot be explained to a marketing team, so
+stability gates the choice before separation ranks it. Missing metrics rank last. The same rule
+restricted to one method's runs gives that method's preferred feature set, the run whose personas
+and charts stand for the method.
 
 Ground truth (the synthetic personas) is reported as ARI / NMI against the labels but never used to
 recommend: real customer data has no ground truth, and the rule must behave the same on both.
@@ -20,80 +29,131 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from segmentation_pipeline.clustering.metrics import SilhouetteScorer
+from segmentation_pipeline.clustering.selection import sample_rows
 from segmentation_pipeline.jsonable import json_ready
 
-STABILITY_THRESHOLD = 0.75
+STABILITY_THRESHOLD = 0.80
+SHARED_SAMPLE_SIZE = 4_000
+SHARED_SAMPLE_SEED = 0
 RECOMMENDATION_RULE = (
-    f"Among methods with stability_ari_mean >= {STABILITY_THRESHOLD} (all methods if none), "
-    "the highest silhouette; ties: higher stability_ari_mean, then lower davies_bouldin, "
-    "then method name."
+    f"Among runs (method x feature set) with stability_ari_mean >= {STABILITY_THRESHOLD} (all runs if "
+    "none), the highest silhouette_shared (silhouette in the widest run's feature space, so feature "
+    "sets are judged alike); ties: higher stability_ari_mean, then lower davies_bouldin, then run name."
 )
 STANDARD_METRICS = (
     "silhouette",
+    "silhouette_shared",
     "davies_bouldin",
     "calinski_harabasz",
     "stability_ari_mean",
     "stability_ari_min",
+    "noise_share",
     "fit_seconds",
 )
-TIE_BREAKERS = ("higher stability", "lower Davies-Bouldin", "method name")
+TIE_BREAKERS = ("higher stability", "lower Davies-Bouldin", "run name")
+DEFAULT_FEATURE_SET = "behaviour"
 
 
 @dataclass(frozen=True)
 class Comparison:
-    table: pd.DataFrame  # one row per method: method, n_clusters, metrics, [ari_vs_truth, nmi_vs_truth]
-    pairwise_ari: pd.DataFrame  # methods x methods, 1.0 on the diagonal
-    recommended: str
+    table: pd.DataFrame  # one row per run: run, method, feature_set, n_clusters, STANDARD_METRICS,
+    # [ari_vs_truth, nmi_vs_truth]; noise_share is NaN for methods without noise
+    method_metrics: dict[str, dict[str, float]]  # run -> numeric metrics only that method reports
+    pairwise_ari: pd.DataFrame  # runs x runs, 1.0 on the diagonal
+    recommended: str  # method of the recommended run
+    recommended_feature_set: str
+    preferred_feature_sets: dict[str, str]  # method -> feature set of its best run by the same rule
     recommendation_reason: str
+    shared_space: str  # which run's feature space silhouette_shared was measured in
+
+    @property
+    def recommended_run(self) -> str:
+        return run_label(self.recommended, self.recommended_feature_set)
+
+
+def run_label(method: str, feature_set: str) -> str:
+    return f"{method}/{feature_set}"
 
 
 def compare_methods(results: list, truth: pd.Series | None = None) -> Comparison:
-    """Metrics table, pairwise agreement and recommended method for clustering results.
+    """Metrics table, pairwise agreement and recommended run for clustering results.
 
     `truth` maps customer_id -> true persona; agreement with it is computed on the customers
     present in both.
     """
     if not results:
         raise ValueError("compare_methods needs at least one clustering result")
-    methods = [str(result.method) for result in results]
-    if len(set(methods)) != len(methods):
-        raise ValueError(f"method names must be unique, got {methods}")
+    runs = [run_label(str(r.method), getattr(r, "feature_set", DEFAULT_FEATURE_SET)) for r in results]
+    if len(set(runs)) != len(runs):
+        raise ValueError(f"runs (method/feature set) must be unique, got {runs}")
     labelings = {
-        method: pd.Series(
-            np.asarray(result.labels), index=np.asarray(result.customer_ids).astype(str)
-        )
-        for method, result in zip(methods, results)
+        run: pd.Series(np.asarray(result.labels), index=np.asarray(result.customer_ids).astype(str))
+        for run, result in zip(runs, results)
     }
-    table = _metrics_table(results, methods)
+    shared, space = _shared_silhouettes(results, runs)
+    table, method_metrics = _metrics_table(results, runs, shared)
     if truth is not None:
         truth = pd.Series(truth.to_numpy(), index=truth.index.astype(str))
-        agreement = [_agreement(labelings[method], truth) for method in methods]
+        agreement = [_agreement(labelings[run], truth) for run in runs]
         table["ari_vs_truth"] = [ari for ari, _ in agreement]
         table["nmi_vs_truth"] = [nmi for _, nmi in agreement]
-    recommended, reason = _recommend(table)
+    best, reason = _recommend(table)
+    preferred = {
+        method: str(_recommend(table[table["method"] == method])[0]["feature_set"])
+        for method in dict.fromkeys(table["method"])
+    }
     return Comparison(
         table=table,
+        method_metrics=method_metrics,
         pairwise_ari=_pairwise_ari(labelings),
-        recommended=recommended,
+        recommended=str(best["method"]),
+        recommended_feature_set=str(best["feature_set"]),
+        preferred_feature_sets=preferred,
         recommendation_reason=reason,
+        shared_space=space,
     )
 
 
-def _metrics_table(results: list, methods: list[str]) -> pd.DataFrame:
-    """Standard metrics first, then every other numeric metric any method reports (NaN elsewhere)."""
-    rows = [
-        {
-            name: float(value)
-            for name, value in result.metrics.items()
-            if _is_scalar_number(value)
-        }
+def _shared_silhouettes(results: list, runs: list[str]) -> tuple[list[float | None], str]:
+    """Silhouette of every run's labels in the widest run's prepared space (same customers, same
+    order), or each run's own silhouette when the runs do not share customers or matrices."""
+    own = [r.metrics.get("silhouette") for r in results]
+    prepared = [getattr(r, "prepared", None) for r in results]
+    if any(matrix is None for matrix in prepared):
+        return own, "each run's own feature space (runs carry no prepared matrix)"
+    widest = max(range(len(results)), key=lambda i: (prepared[i].shape[1], runs[i]))
+    ids = np.asarray(results[widest].customer_ids).astype(str)
+    if any(not np.array_equal(np.asarray(r.customer_ids).astype(str), ids) for r in results):
+        return own, "each run's own feature space (runs cover different customers)"
+    rows = sample_rows(len(ids), SHARED_SAMPLE_SIZE, SHARED_SAMPLE_SEED)
+    scorer = SilhouetteScorer(np.asarray(prepared[widest], dtype=float)[rows])
+    scores = [scorer.score(np.asarray(r.labels)[rows]) for r in results]
+    return scores, f"{runs[widest]} ({prepared[widest].shape[1]} prepared columns, {len(rows):,} customers)"
+
+
+def _metrics_table(
+    results: list, runs: list[str], shared: list[float | None]
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """Standard metrics per run (NaN where a method has none); other numeric metrics per run."""
+    numeric = [
+        {name: float(value) for name, value in result.metrics.items() if _is_scalar_number(value)}
         for result in results
     ]
-    extra = sorted({name for row in rows for name in row} - set(STANDARD_METRICS))
-    table = pd.DataFrame(rows, columns=[*STANDARD_METRICS, *extra], dtype=float)
+    rows = [
+        {**{name: row.get(name) for name in STANDARD_METRICS}, "silhouette_shared": score}
+        for row, score in zip(numeric, shared)
+    ]
+    table = pd.DataFrame(rows, columns=list(STANDARD_METRICS), dtype=float)
     table.insert(0, "n_clusters", [int(result.n_clusters) for result in results])
-    table.insert(0, "method", methods)
-    return table
+    table.insert(0, "feature_set", [run.split("/", 1)[1] for run in runs])
+    table.insert(0, "method", [str(result.method) for result in results])
+    table.insert(0, "run", runs)
+    extras = {
+        run: {name: value for name, value in row.items() if name not in STANDARD_METRICS}
+        for run, row in zip(runs, numeric)
+    }
+    return table, extras
 
 
 def _is_scalar_number(value: Any) -> bool:
@@ -140,36 +200,36 @@ def _rank_key(row: pd.Series) -> tuple:
         return value if math.isfinite(value) else math.inf
 
     return (
-        better_high(row["silhouette"]),
+        better_high(row["silhouette_shared"]),
         better_high(row["stability_ari_mean"]),
         better_low(row["davies_bouldin"]),
-        row["method"],
+        row["run"],
     )
 
 
-def _recommend(table: pd.DataFrame) -> tuple[str, str]:
-    """Apply RECOMMENDATION_RULE and explain the choice with the numbers behind it."""
+def _recommend(table: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Apply RECOMMENDATION_RULE; the best row and the choice explained with its numbers."""
     stable = table[table["stability_ari_mean"] >= STABILITY_THRESHOLD]
     pool = stable if len(stable) else table
     ranked = sorted((row for _, row in pool.iterrows()), key=_rank_key)
     best = ranked[0]
     numbers = (
-        f"silhouette {_fmt(best['silhouette'])}, stability ARI mean "
+        f"shared-space silhouette {_fmt(best['silhouette_shared'])}, stability ARI mean "
         f"{_fmt(best['stability_ari_mean'])}, Davies-Bouldin {_fmt(best['davies_bouldin'])}"
     )
     if len(table) == 1:
-        scope = "it is the only method compared"
+        scope = "it is the only run compared"
     elif len(stable):
         scope = (
-            f"highest silhouette among the {len(stable)} of {len(table)} methods with "
+            f"highest shared-space silhouette among the {len(stable)} of {len(table)} runs with "
             f"stability ARI mean >= {STABILITY_THRESHOLD}"
         )
     else:
         scope = (
-            f"highest silhouette among all {len(table)} methods, since none reaches "
+            f"highest shared-space silhouette among all {len(table)} runs, since none reaches "
             f"stability ARI mean >= {STABILITY_THRESHOLD}"
         )
-    reason = f"{best['method']} is recommended: {scope} ({numbers})"
+    reason = f"{best['run']} is recommended: {scope} ({numbers})"
     best_key = _rank_key(best)
     if len(ranked) > 1 and _rank_key(ranked[1])[0] == best_key[0]:
         runner_up = ranked[1]
@@ -178,31 +238,38 @@ def _recommend(table: pd.DataFrame) -> tuple[str, str]:
             for breaker, mine, theirs in zip(TIE_BREAKERS, best_key[1:], _rank_key(runner_up)[1:])
             if mine != theirs
         )
-        reason += f"; silhouette tie with {runner_up['method']} broken by {decided_by}"
+        reason += f"; silhouette tie with {runner_up['run']} broken by {decided_by}"
     excluded = table.drop(pool.index)
     if len(excluded):
         rival = min((row for _, row in excluded.iterrows()), key=_rank_key)
         if _rank_key(rival)[0] < best_key[0]:
             reason += (
-                f"; {rival['method']} has a higher silhouette ({_fmt(rival['silhouette'])}) "
+                f"; {rival['run']} has a higher shared-space silhouette ({_fmt(rival['silhouette_shared'])}) "
                 f"but is unstable (stability ARI mean {_fmt(rival['stability_ari_mean'])})"
             )
-    return str(best["method"]), reason + "."
+    return best, reason + "."
 
 
 def _fmt(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else "n/a"
 
 
-def comparison_to_dict(comparison: Comparison) -> dict:
-    """Plain-JSON form of a comparison, for files and run metadata."""
+def comparison_to_dict(comparison: Comparison, skipped: dict[str, str] | None = None) -> dict:
+    """Plain-JSON form of a comparison, for files and run metadata; `skipped` names the methods that
+    did not run, with the reason."""
     return json_ready(
         {
             "recommended": comparison.recommended,
+            "recommended_feature_set": comparison.recommended_feature_set,
+            "recommended_run": comparison.recommended_run,
+            "preferred_feature_sets": comparison.preferred_feature_sets,
             "recommendation_reason": comparison.recommendation_reason,
             "recommendation_rule": RECOMMENDATION_RULE,
             "stability_threshold": STABILITY_THRESHOLD,
+            "shared_space": comparison.shared_space,
             "methods": comparison.table.to_dict(orient="records"),
+            "method_metrics": comparison.method_metrics,
             "pairwise_ari": comparison.pairwise_ari.to_dict(orient="index"),
+            "skipped": dict(skipped or {}),
         }
     )

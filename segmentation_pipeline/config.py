@@ -5,19 +5,40 @@ Every section rejects unknown keys, so a typo fails loudly instead of being sile
 
 from __future__ import annotations
 
+import contextvars
+import datetime as dt
 import os
-from dataclasses import fields
+import typing
 import re
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from segmentation_pipeline.clustering.base import ClusteringSettings
+from segmentation_pipeline.clustering.base import (
+    METHOD_NAMES,
+    SETTING_NAMES,
+    ClusteringSettings,
+    bounds_problems,
+    setting_problem,
+)
 from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve_against
 from segmentation_pipeline.persona_texts.settings import PersonaTextsSettings
+from segmentation_pipeline.retail import cleaning, validation
+from segmentation_pipeline.retail.features import BASIC_FEATURE_PREFIXES, BASIC_NUMERIC_FEATURES, is_basic_feature
 from segmentation_pipeline.service.settings import ServiceSettings
 
 CONFIG_ENV_VAR = "SEGMENTATION_CONFIG"
@@ -86,6 +107,18 @@ class TransactionsSettings(_Section):
     timestamp_format: str | None = None
     columns: ColumnMapping = ColumnMapping()
     drop_exact_duplicates: bool = True
+    # Customer ids meaning "no customer", compared case-insensitively: rejected as missing_customer.
+    placeholder_customer_ids: tuple[str, ...] = cleaning.PLACEHOLDER_CUSTOMER_IDS
+    # Timestamps before this date are placeholders (1900-01-01), rejected as implausible_timestamp.
+    earliest_timestamp: dt.date = cleaning.EARLIEST_TIMESTAMP.date()
+    # A line amount beyond this (or infinite) is rejected as implausible_value.
+    max_line_amount: float = Field(cleaning.MAX_LINE_AMOUNT, gt=0)
+    # amount vs quantity x unit_price: relative difference above which a line counts as disagreeing.
+    amount_mismatch_tolerance: float = Field(cleaning.AMOUNT_MISMATCH_TOLERANCE, ge=0)
+    # Blocking check: the run fails when more of the raw rows are rejected; each reason above
+    # rejected_reason_warning_share of the raw rows is a warning.
+    max_rejected_share: float = Field(validation.MAX_REJECTED_SHARE, ge=0, le=1)
+    rejected_reason_warning_share: float = Field(validation.REJECTED_REASON_WARNING_SHARE, ge=0, le=1)
     synthetic: SyntheticSettings = SyntheticSettings()
 
     @model_validator(mode="after")
@@ -93,6 +126,15 @@ class TransactionsSettings(_Section):
         if self.source == "file" and not self.path:
             raise ValueError("`path` is required when source is `file`")
         return self
+
+    def cleaning_rules(self) -> cleaning.CleaningRules:
+        return cleaning.CleaningRules(
+            drop_exact_duplicates=self.drop_exact_duplicates,
+            earliest_timestamp=pd.Timestamp(self.earliest_timestamp),
+            placeholder_customer_ids=self.placeholder_customer_ids,
+            max_line_amount=self.max_line_amount,
+            amount_mismatch_tolerance=self.amount_mismatch_tolerance,
+        )
 
 
 class AutomationSettings(_Section):
@@ -133,10 +175,140 @@ class PublicationSettings(_Section):
     keep_sets: int = Field(3, ge=1)
 
 
+# ------------------------------------------------------------------------------------------ clustering
+# The `clustering` section: every setting of `ClusteringSettings` (same names, types and defaults) plus
+# `methods`. Each key is checked on its own (so an error names that key, e.g.
+# `clustering.methods.gmm.gmm_covariance_type`), by the same checks `ClusteringSettings` runs.
+#
+# `methods` names the ENABLED methods; only those run. Two shapes are accepted:
+#   methods: [kmeans, gmm]                                   # enabled, no overrides
+#   methods: {kmeans: {}, gmm: {gmm_covariance_type: tied}}  # enabled, each with its overrides ({} or null: none)
+# Without the key (or null) every method runs; an empty list or mapping is an error.
+
+_SETTING_TYPES = typing.get_type_hints(ClusteringSettings)
+_DEFAULT_SETTINGS = ClusteringSettings()
+_NULLABLE_SETTINGS = ("min_cluster_size", "min_samples")
+# k after its bounds, so that its check sees them.
+_SETTING_ORDER = [name for name in SETTING_NAMES if name != "k"]
+_SETTING_ORDER.insert(_SETTING_ORDER.index("k_max") + 1, "k")
+# The shared settings, for the checks of a method's overrides against them.
+_SHARED_SETTINGS: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("shared_clustering_settings")
+
+
+def _check_setting(name: str, value: Any) -> Any:
+    if value is None and name not in _NULLABLE_SETTINGS:
+        raise ValueError("must not be null")
+    problem = setting_problem(name, value)
+    if problem:
+        raise ValueError(problem)
+    if name in ("features", "log1p_features"):
+        unknown = [feature for feature in value if not is_basic_feature(feature)]
+        if unknown:
+            patterns = ", ".join(f"{prefix}<department>" for prefix in BASIC_FEATURE_PREFIXES)
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))}: not a numeric column of the customer feature table "
+                f"(known: {', '.join(BASIC_NUMERIC_FEATURES)}, {patterns})"
+            )
+    return value
+
+
+class _SharedClusteringSettings(_Section):
+    @field_validator("*")
+    @classmethod
+    def _valid_setting(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "methods":
+            return value
+        _check_setting(info.field_name, value)
+        if info.field_name in ("k_max", "k"):  # k_min, k_max and k are validated in this order
+            bounds = {**info.data, info.field_name: value}
+            if {"k_min", "k_max"} <= bounds.keys():
+                for key, problem in bounds_problems(bounds.get("k", "auto"), bounds["k_min"], bounds["k_max"]):
+                    if key == info.field_name:
+                        raise ValueError(problem)
+        return value
+
+
+class _MethodOverrides(_Section):
+    """One method's overrides: any shared setting; only the keys given count."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_settings(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(SETTING_NAMES))
+            if unknown:
+                raise ValueError(f"unknown setting {unknown[0]!r} (allowed: {', '.join(SETTING_NAMES)})")
+        return data
+
+    @field_validator("*")
+    @classmethod
+    def _valid_setting(cls, value: Any, info: ValidationInfo) -> Any:
+        return _check_setting(info.field_name, value)
+
+    @model_validator(mode="after")
+    def _within_shared_bounds(self) -> _MethodOverrides:
+        merged = {**_SHARED_SETTINGS.get({}), **self.values()}
+        if {"k_min", "k_max"} <= merged.keys() and {"k", "k_min", "k_max"} & self.values().keys():
+            for key, problem in bounds_problems(merged.get("k", "auto"), merged["k_min"], merged["k_max"]):
+                raise ValueError(f"{key} {problem}, got {merged[key]!r}")
+        return self
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+MethodOverrides = create_model(
+    "MethodOverrides",
+    __base__=_MethodOverrides,
+    **{name: (_SETTING_TYPES[name] | None, None) for name in _SETTING_ORDER},
+)
+
+
+class _ClusteringSection(_SharedClusteringSettings):
+    @field_validator("methods", mode="wrap", check_fields=False)
+    @classmethod
+    def _enabled_methods(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple)):
+            if len(set(value)) != len(value):
+                raise ValueError("lists a method twice")
+            value = {name: {} for name in value}
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError(
+                    f"names the methods to run, so it cannot be empty: list some of {', '.join(METHOD_NAMES)}, "
+                    "or leave `methods` out to run them all"
+                )
+            value = {name: {} if overrides is None else overrides for name, overrides in value.items()}
+        token = _SHARED_SETTINGS.set(dict(info.data))
+        try:
+            return handler(value)
+        finally:
+            _SHARED_SETTINGS.reset(token)
+
+    def enabled_methods(self) -> tuple[str, ...]:
+        """The methods to run, in the canonical order."""
+        return tuple(name for name in METHOD_NAMES if self.methods is None or name in self.methods)
+
+    def settings(self) -> ClusteringSettings:
+        shared = {name: getattr(self, name) for name in SETTING_NAMES}
+        overrides = {name: overrides.values() for name, overrides in (self.methods or {}).items()}
+        return ClusteringSettings(**shared, overrides=overrides)
+
+
+ClusteringSection = create_model(
+    "ClusteringSection",
+    __base__=_ClusteringSection,
+    **{name: (_SETTING_TYPES[name], getattr(_DEFAULT_SETTINGS, name)) for name in _SETTING_ORDER},
+    methods=(dict[Literal[METHOD_NAMES], MethodOverrides] | None, None),
+)
+
+
 class PipelineConfig(_Section):
     output_dir: str = "data/outputs"
     transactions: TransactionsSettings = TransactionsSettings()
-    clustering: dict[str, Any] = Field(default_factory=dict)
+    clustering: ClusteringSection = ClusteringSection()
     llm: LLMSettings = LLMSettings()
     automation: AutomationSettings = AutomationSettings()
     executor: ExecutorSettings = ExecutorSettings()
@@ -144,14 +316,8 @@ class PipelineConfig(_Section):
     persona_texts: PersonaTextsSettings = PersonaTextsSettings()
     service: ServiceSettings = ServiceSettings()  # `segmentation-pipeline serve`
 
-    @field_validator("clustering")
-    @classmethod
-    def _valid_clustering(cls, value: dict[str, Any]) -> dict[str, Any]:
-        clustering_settings(value)
-        return value
-
     def clustering_settings(self) -> ClusteringSettings:
-        return clustering_settings(self.clustering)
+        return self.clustering.settings()
 
     # Folder that relative paths are resolved against: the config file's folder, or the current
     # directory for the built-in default (set by `parse_config`).
@@ -177,22 +343,6 @@ class PipelineConfig(_Section):
             embedding = embedding.model_copy(update={"model_path": str(self.resolve(embedding.model_path))})
         path = str(self.resolve(section.path)) if section.path else None
         return section.model_copy(update={"path": path, "embedding": embedding})
-
-
-def clustering_settings(section: dict[str, Any]) -> ClusteringSettings:
-    """The `clustering` section as the core's settings; `methods` holds per-method overrides."""
-    allowed = [f.name for f in fields(ClusteringSettings) if f.name != "overrides"] + ["methods"]
-    unknown = sorted(set(section) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
-    values = dict(section)
-    overrides = values.pop("methods", None) or {}
-    if not isinstance(overrides, dict):
-        raise ValueError("`methods` must map a method name to its settings")
-    for key in ("features", "log1p_features"):
-        if key in values and not isinstance(values[key], (list, tuple)):
-            raise ValueError(f"`{key}` must be a list of column names")
-    return ClusteringSettings(**values, overrides=overrides)
 
 
 def _check_month(value: str) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -18,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from python_calamine import CalamineError
 
 from segmentation_pipeline.cells import as_text
@@ -68,6 +71,7 @@ def read_table(
     if path.stat().st_size == 0:
         raise InputDataError(f"{kind} '{path}' is empty (0 bytes).")
 
+    _check_read_options(path, options, kind)
     if suffix in EXCEL_SUFFIXES:
         table, info = _read_spreadsheet(path, options, cache_dir, kind)
     elif suffix in TEXT_SUFFIXES:
@@ -79,6 +83,41 @@ def read_table(
         raise InputDataError(f"{kind} '{path}' has no data rows, only a header or nothing at all.")
     table.attrs[READ_INFO_ATTR] = {"path": str(path), **info}
     return table
+
+
+def _reader_options(suffix: str) -> tuple[str, set[str]]:
+    """(reader name, the keyword arguments `read_options` may give it) for a file suffix. The file
+    argument is the reader's own business, and a text file's encoding has its own config key."""
+    if suffix in EXCEL_SUFFIXES:
+        return "spreadsheet", set(inspect.signature(pd.read_excel).parameters) - {"io"}
+    if suffix in TEXT_SUFFIXES:
+        return "delimited-text", set(inspect.signature(pd.read_csv).parameters) - {"filepath_or_buffer", "encoding"}
+    keywords = set(inspect.signature(pd.read_parquet).parameters) | set(inspect.signature(pq.read_table).parameters)
+    return "parquet", keywords - {"path", "source", "kwargs"}  # read_parquet passes the rest to pyarrow
+
+
+def _check_read_options(path: Path, options: dict, kind: str) -> None:
+    """An unknown `read_options` key is a one-line error naming the file and the key, not a TypeError."""
+    reader, accepted = _reader_options(path.suffix.lower())
+    for key in options:
+        if key not in accepted:
+            close = _closest_option(str(key), sorted(accepted))
+            hint = f" (did you mean '{close}'?)" if close else ""
+            where = " (set transactions.encoding instead)" if key == "encoding" else hint
+            raise InputDataError(
+                f"{kind} '{path}': read_options key '{key}' is not an option of the {reader} reader{where}."
+            )
+
+
+def _closest_option(key: str, accepted: list[str]) -> str | None:
+    """The option a mistyped key probably meant: one that starts the key or that the key starts
+    ('separator' -> 'sep', 'sheet' -> 'sheet_name'), else the closest spelling."""
+    lowered = key.lower()
+    prefixed = [option for option in accepted if lowered.startswith(option) or option.startswith(lowered)]
+    if prefixed:
+        return min(prefixed, key=lambda option: abs(len(option) - len(lowered)))
+    close = difflib.get_close_matches(lowered, accepted, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _read_text(path: Path, options: dict, encoding: str | None, kind: str) -> tuple[pd.DataFrame, dict]:
@@ -100,6 +139,8 @@ def _read_text(path: Path, options: dict, encoding: str | None, kind: str) -> tu
         sample = head.decode(encodings[0] if encodings[0] == "utf-16" else "latin-1", errors="replace")
         options["sep"] = _detect_delimiter(sample, whole_file)
     separator = options.get("sep", options.get("delimiter"))
+    if separator is not None and not isinstance(separator, str):
+        raise InputDataError(f"{kind} '{path}': read_options separator must be text, got {separator!r}.")
     if separator is None or (len(separator) > 1 and separator != WHITESPACE_SEPARATOR):
         options.setdefault("engine", "python")  # regex separators and pandas' own sniffing need it
     reader_options = {"dtype": str, "keep_default_na": False, "na_values": [""], **options}
@@ -113,7 +154,7 @@ def _read_text(path: Path, options: dict, encoding: str | None, kind: str) -> tu
             continue
         except pd.errors.EmptyDataError:
             raise InputDataError(f"{kind} '{path}' has no data rows, only blank lines.") from None
-        except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+        except (pd.errors.ParserError, ValueError, TypeError, csv.Error) as exc:
             raise InputDataError(f"{kind} '{path}' cannot be read as delimited text: {exc}") from None
         note = f"'{path.name}' is not valid {' or '.join(rejected)} text; read it as {candidate}" if rejected else None
         if note:
@@ -158,7 +199,7 @@ def _detect_delimiter(sample: str, whole_file: bool) -> str:
 def _read_parquet(path: Path, options: dict, kind: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path, **options)
-    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError derive from these
+    except (ValueError, TypeError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError derive from these
         raise InputDataError(
             f"{kind} '{path}' cannot be read as parquet (corrupt or truncated?): {exc}"
         ) from None
@@ -183,7 +224,7 @@ def _read_spreadsheet(path: Path, options: dict, cache_dir: str | Path | None, k
 def _parse_spreadsheet(path: Path, options: dict, kind: str) -> pd.DataFrame:
     try:
         table = pd.read_excel(path, **{"engine": "calamine", **options})
-    except (CalamineError, ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+    except (CalamineError, ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile) as exc:
         raise InputDataError(
             f"{kind} '{path}' cannot be read as a spreadsheet (corrupt or truncated?): {exc}"
         ) from None

@@ -44,12 +44,30 @@ CHART_CAPTIONS |= {
     "cluster_dashboard": CHART_CAPTIONS["dashboard"],
     "membership_histogram": CHART_CAPTIONS["membership"],
 }
-COMPARISON_SCALARS = ("recommendation_reason", "recommendation_rule", "stability_threshold")
+COMPARISON_SCALARS = ("recommendation_reason", "recommendation_rule", "stability_threshold", "shared_space")
+# Comparison columns shown in the report (the rest of each run's metrics go to its method section),
+# with their headers; a column is left out when no run has a value for it (e.g. noise share
+# without HDBSCAN, agreement with the truth on real data).
+REPORT_COLUMNS: dict[str, str] = {
+    "n_clusters": "k",
+    "silhouette_shared": "silhouette (shared space)",
+    "silhouette": "silhouette (own space)",
+    "davies_bouldin": "Davies-Bouldin",
+    "stability_ari_mean": "stability mean",
+    "stability_ari_min": "stability min",
+    "noise_share": "noise share",
+    "ari_vs_truth": "ARI vs truth",
+    "nmi_vs_truth": "NMI vs truth",
+    "fit_seconds": "fit s",
+}
+# The page must read at 1,400 px without sideways scrolling (checked in headless Chromium).
+PAGE_WIDTH_PX = 1400
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
        color: #222; background: #f6f7f9; line-height: 1.45; }
-main { max-width: 1500px; margin: 0 auto; padding: 0 24px 48px; }
+main { max-width: 1320px; margin: 0 auto; padding: 0 24px 48px; }
+.wide { max-width: 100%; overflow-x: auto; }
 header.page { background: #1f3b57; color: #fff; padding: 20px 24px; }
 header.page h1 { margin: 0 0 8px; font-size: 1.7em; }
 header.page dl { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; margin: 0; }
@@ -77,6 +95,8 @@ tr.recommended td { background: #fff4e5; font-weight: 600; }
 .persona-card dt { color: #555; }
 .persona-card dd { margin: 0; font-variant-numeric: tabular-nums; }
 .persona-card .reason { color: #666; font-size: 0.85em; }
+.flag { display: inline-block; border-radius: 4px; padding: 1px 8px; font-size: 0.8em;
+        font-weight: 700; color: #fff; background: #b2182b; }
 .persona-card ul { padding-left: 18px; margin: 4px 0; }
 .tier { display: inline-block; border-radius: 4px; padding: 1px 8px; font-size: 0.8em;
         font-weight: 700; color: #fff; }
@@ -135,7 +155,8 @@ def build_report(
         sections.append(_section("overview", "Data and model selection", take(overview)))
     for method in methods:
         sections.append(_method_section(method, personas_by_method.get(method), recommended,
-                                        take([n for n in charts if n.startswith(f"{method}/")])))
+                                        take([n for n in charts if n.startswith(f"{method}/")]),
+                                        _method_metrics(comparison, method)))
     leftover = [n for n in charts if n not in placed]
     if leftover:
         sections.append(_section("other-charts", "Other charts", take(leftover)))
@@ -189,21 +210,39 @@ def report_references(html_text: str) -> dict:
 
 def _comparison_section(comparison: dict, recommended: str, chart_html: str) -> str:
     table = comparison_frame(comparison)
-    header = "<tr><th>method</th>" + "".join(f"<th>{_e(c)}</th>" for c in table.columns) + "</tr>"
+    recommended_run = comparison.get("recommended_run", recommended)
+    columns = [c for c in REPORT_COLUMNS if c in table.columns and table[c].notna().any()]
+    header = "<tr><th>run</th>" + "".join(f"<th>{_e(REPORT_COLUMNS[c])}</th>" for c in columns) + "</tr>"
     rows = []
-    for method, record in zip(table.index, table.to_dict(orient="records")):
-        css = ' class="recommended"' if str(method) == recommended else ""
+    for run, record in zip(table.index, table.to_dict(orient="records")):
+        css = ' class="recommended"' if str(run) == recommended_run else ""
         badge = ' <span class="badge">recommended</span>' if css else ""
-        cells = "".join(_cell(value) for value in record.values())
-        rows.append(f"<tr{css}><td>{_e(method)}{badge}</td>{cells}</tr>")
-    body = f"<table>{header}{''.join(rows)}</table>"
+        cells = "".join(_cell(record[c], blank="&ndash;") for c in columns)
+        rows.append(f"<tr{css}><td>{_e(run)}{badge}</td>{cells}</tr>")
+    body = f'<div class="wide"><table>{header}{"".join(rows)}</table></div>'
     scalars = {key.replace("_", " "): comparison[key] for key in COMPARISON_SCALARS if key in comparison}
     parts = [_definition_list(scalars), body, chart_html]
+    skipped = comparison.get("skipped") or {}
+    if skipped:
+        items = "".join(f"<li><strong>{_e(method)}</strong>: {_e(reason)}</li>" for method, reason in skipped.items())
+        parts.insert(2, f"<h3>Methods that did not run</h3><ul>{items}</ul>")
     pairwise = comparison.get("pairwise_ari")
     if isinstance(pairwise, dict) and pairwise:
-        parts.append("<h3>Agreement between methods (adjusted Rand index)</h3>")
-        parts.append(_matrix_table(pairwise, corner="method"))
+        parts.append("<h3>Agreement between runs (adjusted Rand index)</h3>")
+        parts.append(_numbered_matrix(pairwise))
     return _section("comparison", "Method comparison", "".join(parts))
+
+
+def _numbered_matrix(matrix: dict[str, dict]) -> str:
+    """Square matrix with full names on the rows and their numbers as column headers, so ten long
+    run names do not make ten wide columns."""
+    names = list(matrix)
+    header = "<tr><th>run</th>" + "".join(f"<th>#{i}</th>" for i in range(1, len(names) + 1)) + "</tr>"
+    rows = "".join(
+        f"<tr><th>#{i} {_e(name)}</th>" + "".join(_cell(matrix[name].get(other)) for other in names) + "</tr>"
+        for i, name in enumerate(names, start=1)
+    )
+    return f'<div class="wide"><table>{header}{rows}</table></div>'
 
 
 def _personas_section(personas_dict: dict, method: str) -> str:
@@ -236,6 +275,16 @@ def _card(p: dict) -> str:
     geography = p.get("geography")
     if geography:
         numbers["Top countries"] = f"{_shares(geography['top_countries'])} ({geography['concentration']} concentration)"
+    basis = p.get("name_basis", {})
+    named_for = [f"{basis[key]}: {basis[f'{key}_reason']}"
+                 for key in ("returns", "descriptor", "department", "country", "qualifier") if key in basis]
+    if named_for:
+        numbers["Named for"] = "; ".join(named_for)
+    noise = p.get("absorbed_noise")
+    if noise and noise["count"]:
+        numbers["HDBSCAN noise"] = (
+            f"{noise['count']:,} customers ({_pct(noise['share'])}) in no dense region, assigned here"
+        )
     if "best_matching_true_persona" in p:
         numbers["Best matching true persona"] = (
             f"{p['best_matching_true_persona']} ({_pct(p['best_matching_true_persona_share'])} of members)"
@@ -247,6 +296,7 @@ def _card(p: dict) -> str:
     return (
         f'<article class="persona-card {tier_class}" data-persona="{_e(p["persona_name"])}">'
         f'<span class="rank">#{p["rank"]}</span> <span class="tier {tier_class}">{_e(p["value_tier"])}</span>'
+        + (' <span class="flag">HIGH RETURNS</span>' if p.get("high_returns") else "") +
         f'<h3 class="persona-name">{_e(p["persona_name"])}</h3>'
         f'<div>{p["size"]:,} customers ({_number(p["percentage"], 1)}%) &middot; cluster {p["cluster_id"]}</div>'
         f"{_definition_list(numbers)}"
@@ -255,15 +305,23 @@ def _card(p: dict) -> str:
     )
 
 
-def _method_section(method: str, personas_dict: dict | None, recommended: str, chart_html: str) -> str:
+def _method_metrics(comparison: dict, method: str) -> str:
+    """The metrics only this method reports (BIC, partition coefficient, noise count, ...), per run."""
+    runs = {run: values for run, values in comparison.get("method_metrics", {}).items()
+            if run.split("/", 1)[0] == method and values}
+    return "".join(f"<h3>{_e(run)}: method metrics</h3>{_definition_list(values)}" for run, values in runs.items())
+
+
+def _method_section(method: str, personas_dict: dict | None, recommended: str, chart_html: str,
+                    metrics_html: str = "") -> str:
     badge = ' <span class="badge">recommended</span>' if method == recommended else ""
-    parts = [chart_html]
+    parts = [chart_html, metrics_html]
     if personas_dict:
         parts.append("<h3>Personas</h3>" + _persona_table(personas_dict))
         crosstab = personas_dict.get("truth_crosstab")
         if crosstab:
             parts.append("<h3>True persona (rows) &times; cluster (columns), synthetic data</h3>")
-            parts.append(_matrix_table(crosstab, corner="true persona"))
+            parts.append(f'<div class="wide">{_matrix_table(crosstab, corner="true persona")}</div>')
     return (f'<section id="{_e(_anchor(method))}"><h2>{_e(method)}{badge}</h2>'
             + "".join(parts) + "</section>")
 
@@ -299,7 +357,7 @@ def _persona_table(personas_dict: dict) -> str:
             )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = "".join(f"<th>{_e(c)}</th>" for c in columns)
-    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+    return f'<div class="wide"><table><tr>{header}</tr>{"".join(rows)}</table></div>'
 
 
 def _files_section(links: dict[str, str]) -> str:
@@ -348,9 +406,12 @@ def _definition_list(items: dict) -> str:
     return f"<dl>{body}</dl>"
 
 
-def _cell(value) -> str:
+def _cell(value, blank: str | None = None) -> str:
+    """A table cell; `blank` (HTML) replaces missing values, e.g. a dash where a metric does not apply."""
     numeric = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
     css = ' class="num"' if numeric else ""
+    if blank is not None and _plain_value(value) == "n/a":
+        return f"<td{css}>{blank}</td>"
     return f"<td{css}>{_e(_plain_value(value))}</td>"
 
 

@@ -41,7 +41,8 @@ def write_config(folder: Path, transactions: dict | None = None, **sections) -> 
 def register_months(config_path: Path, instance: dg.DagsterInstance) -> list[str]:
     """What a run's preparation does: the log's months become the instance's partitions."""
     config = load_config(config_path)
-    sync_months(instance, data_months(log_in_force(config), config.output_path() / layout.CACHE))
+    now = pd.Timestamp.now(tz="UTC")
+    sync_months(instance, data_months(log_in_force(config), config.output_path() / layout.CACHE, now))
     return instance.get_dynamic_partitions(transaction_months.name)
 
 

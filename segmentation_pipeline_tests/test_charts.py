@@ -284,3 +284,61 @@ def test_dashboard_labels_fit_and_do_not_overlap(monkeypatch, k):
         for lower, upper in zip(labels, labels[1:]):
             assert lower.y1 <= upper.y0 + 0.5
     assert checked == 2 * k  # each row of panels labels every cluster once
+
+
+def legend_texts(fig) -> list[str]:
+    return [text.get_text() for ax in fig.axes if ax.get_legend() for text in ax.get_legend().get_texts()]
+
+
+def test_each_cluster_keeps_one_colour_across_the_charts_of_a_method(monkeypatch, result, features):
+    personas = build_personas(result, features)
+    figures = rendered_figures(monkeypatch)
+    charts.cluster_scatter(result, personas)
+    charts.cluster_dashboard(result, features, personas)
+    scatter, dashboard = figures
+    scatter_colours = [tuple(c.get_facecolor()[0][:3]) for c in scatter.axes[0].collections[: result.n_clusters]]
+    ranked = sorted(personas["personas"], key=lambda p: p["rank"])
+    bars = dashboard.axes[0].collections[0].get_facecolor()
+    for position, persona in enumerate(ranked):
+        assert tuple(bars[position][:3]) == scatter_colours[persona["cluster_id"]]
+
+
+def test_scatter_legend_names_personas_and_marks_noise(monkeypatch, result, features):
+    personas = build_personas(result, features)
+    noise = np.zeros(len(result.labels), dtype=bool)
+    noise[::10] = True
+    figures = rendered_figures(monkeypatch)
+    charts.cluster_scatter(SimpleNamespace(**vars(result), noise=noise), personas)
+    texts = " ".join(legend_texts(figures[0])).replace("\n", " ")
+    for persona in personas["personas"]:
+        assert persona["persona_name"].split(" [")[0] in texts
+    assert f"HDBSCAN noise (n={noise.sum()})" in texts
+    assert_nothing_cut_off(figures[0])
+
+
+def test_selection_curves_say_which_rule_chose_k(monkeypatch):
+    falling = {"criterion": "bic", "k": [2, 3, 4, 5], "score": [9.0, 5.0, 4.5, 4.2], "chosen_k": 3, "rule": "elbow"}
+    peaked = {"criterion": "silhouette", "k": [2, 3, 4], "score": [0.3, 0.5, 0.4], "chosen_k": 3, "rule": "max"}
+    figures = rendered_figures(monkeypatch)
+    charts.selection_curves([stand_in_result(curve=falling), stand_in_result(method="kmeans", curve=peaked)])
+    texts = legend_texts(figures[0])
+    assert "kmeans: k=3, highest silhouette" in texts
+    assert "gmm: k=3, elbow of bic (lowest at k=5)" in texts
+    assert_nothing_cut_off(figures[0])
+
+
+def test_membership_lines_are_drawn_over_the_bars_and_the_legend_beside_them(monkeypatch, result):
+    figures = rendered_figures(monkeypatch)
+    charts.membership_histogram(result)
+    ax = figures[0].axes[0]
+    bars_top = max(patch.get_zorder() for patch in ax.patches)
+    assert all(line.get_zorder() > bars_top for line in ax.lines)
+    legend_box = ax.get_legend().get_window_extent(agg_renderer(figures[0]))
+    assert legend_box.x0 >= ax.get_window_extent().x1  # outside the plotting area
+
+
+def test_segment_names_keep_their_apostrophe(monkeypatch, features):
+    figures = rendered_figures(monkeypatch)
+    charts.segment_sizes(features.assign(segment=["cant_lose"] * 10 + list(features["segment"][10:])))
+    labels = [label.get_text() for label in figures[0].axes[0].get_yticklabels()]
+    assert "can't lose" in labels and "at risk" in labels

@@ -10,12 +10,13 @@ import pytest
 
 from segmentation_pipeline.cells import month_of
 from segmentation_pipeline.retail import sources
-from segmentation_pipeline.retail.cleaning import REJECT_REASONS, clean_transactions
+from segmentation_pipeline.retail.cleaning import REJECT_REASONS, CleaningRules, clean_transactions
 from segmentation_pipeline.readers import read_table
 from segmentation_pipeline.retail.sources import map_columns
 from segmentation_pipeline.storage import read_parquet_parts, write_parquet
 from segmentation_pipeline_tests.conftest import ONLINE_RETAIL_TRANSACTIONS
 
+AS_OF = "2026-01-01"  # the run's date: every test log lies before it
 ONLINE_RETAIL = Path(__file__).resolve().parents[2] / "shared/datasets/online_retail_sample.xlsx"
 ITEMISED = {
     "invoice_id": "Invoice",
@@ -57,7 +58,7 @@ def test_each_rule_names_its_reason_and_every_row_has_one_outcome():
             ("10", "12583", "2010-12-02 10:00", "2", "1.25", "cup"),  # 10 valid
         ]
     )
-    result = clean_transactions(raw)
+    result = clean_transactions(raw, as_of=AS_OF)
     assert_every_row_once(raw, result)
     reasons = dict(zip(result.rejected["source_row"], result.rejected["reject_reason"]))
     assert reasons == {
@@ -78,7 +79,7 @@ def test_each_rule_names_its_reason_and_every_row_has_one_outcome():
 
 def test_rejected_rows_keep_every_raw_column_and_the_parse_errors():
     raw = raw_table([("1", "17850", "2010-12-01", "six", "2.55", "mug"), ("2", "13047", "2010-12-01", "6", "1", "cup")])
-    result = clean_transactions(raw)
+    result = clean_transactions(raw, as_of=AS_OF)
     assert list(result.rejected.columns) == list(raw.columns) + ["reject_reason"]
     assert result.rejected["parse_errors"].tolist() == ["quantity='six'"]
     assert result.rejected["description"].tolist() == ["mug"]
@@ -92,7 +93,7 @@ def test_returns_stay_in_cleaned_and_are_flagged():
             ("536366", "13047", "2010-12-01 08:28", "1", "10", "cup"),
         ]
     )
-    cleaned = clean_transactions(raw).cleaned
+    cleaned = clean_transactions(raw, as_of=AS_OF).cleaned
     assert cleaned["is_return"].tolist() == [False, True, False]
     assert cleaned["amount"].tolist() == pytest.approx([15.3, -5.1, 10.0])
     assert cleaned["invoice_id"].tolist() == ["536365", "C536379", "536366"]
@@ -103,7 +104,7 @@ def test_cleaned_table_follows_the_contract():
         [("1", "17850", "2010-12-01 08:26", "6", "2.55", "mug"), ("2", "13047", "2010-12-01", "1", "1", "cup")]
     )
     raw["Channel"] = ["web", "shop"]  # a column the mapping leaves alone
-    cleaned = clean_transactions(raw).cleaned
+    cleaned = clean_transactions(raw, as_of=AS_OF).cleaned
     assert list(cleaned.columns) == [
         "source_row", "invoice_id", "customer_id", "timestamp", "quantity", "unit_price", "amount", "is_return",
         "description", "Channel",
@@ -125,7 +126,7 @@ def test_logs_without_invoice_ids_get_one_per_customer_and_moment():
         ],
         mapping,
     )
-    cleaned = clean_transactions(raw).cleaned
+    cleaned = clean_transactions(raw, as_of=AS_OF).cleaned
     assert cleaned["invoice_id"].tolist() == [
         "17850|2010-12-01T08:26:00",
         "17850|2010-12-01T08:26:00",
@@ -138,7 +139,8 @@ def test_blank_invoice_ids_are_filled_in():
     raw = raw_table(
         [("536365", "17850", "2010-12-01 08:26", "6", "2.55", "mug"), ("", "13047", "2010-12-02", "1", "1", "cup")]
     )
-    assert clean_transactions(raw).cleaned["invoice_id"].tolist() == ["536365", "13047|2010-12-02T00:00:00"]
+    cleaned = clean_transactions(raw, as_of=AS_OF).cleaned
+    assert cleaned["invoice_id"].tolist() == ["536365", "13047|2010-12-02T00:00:00"]
 
 
 def test_amount_only_log():
@@ -150,7 +152,7 @@ def test_amount_only_log():
         }
     )
     raw = map_columns(export, {"customer_id": "Customer", "timestamp": "Date", "amount": "Total"}, None, "pos.csv")
-    result = clean_transactions(raw)
+    result = clean_transactions(raw, as_of=AS_OF)
     assert_every_row_once(raw, result)
     assert result.rejected["reject_reason"].tolist() == ["missing_amount", "zero_amount"]
     cleaned = result.cleaned
@@ -166,7 +168,7 @@ def test_a_given_amount_is_kept_and_a_missing_one_computed():
     ).assign(Net=[9, None])
     mapping = {"customer_id": "Customer", "timestamp": "Date", "quantity": "Qty", "unit_price": "Price"}
     mapping["amount"] = "Net"
-    cleaned = clean_transactions(map_columns(export, mapping, None, "shop.csv")).cleaned
+    cleaned = clean_transactions(map_columns(export, mapping, None, "shop.csv"), as_of=AS_OF).cleaned
     assert cleaned["amount"].tolist() == [9.0, 4.5]
 
 
@@ -176,25 +178,25 @@ NEAR = ("536365", "17850", "2010-12-01 08:26", "6", "2.55", "cup")  # differs in
 
 def test_duplicates_keep_the_first_copy_unless_switched_off():
     raw = raw_table([ROW, NEAR, ROW, ROW, ("2", "13047", "2010-12-02", "1", "1", "cup")])
-    result = clean_transactions(raw)
+    result = clean_transactions(raw, as_of=AS_OF)
     assert result.cleaned["source_row"].tolist() == [0, 1, 4]
     assert result.rejected["source_row"].tolist() == [2, 3]
     assert result.reason_counts["duplicate"] == 2
-    kept = clean_transactions(raw, drop_exact_duplicates=False)
+    kept = clean_transactions(raw, as_of=AS_OF, rules=CleaningRules(drop_exact_duplicates=False))
     assert len(kept.cleaned) == len(raw) and kept.rejected.empty
 
 
 def test_rows_that_only_share_a_hash_are_not_duplicates(monkeypatch):
     monkeypatch.setattr(pd.util, "hash_pandas_object", lambda rows, index: pd.Series(np.zeros(len(rows), np.uint64)))
     raw = raw_table([ROW, NEAR, ROW, ("2", "13047", "2010-12-02", "1", "1", "cup")])
-    assert clean_transactions(raw).rejected["source_row"].tolist() == [2]
+    assert clean_transactions(raw, as_of=AS_OF).rejected["source_row"].tolist() == [2]
 
 
 def test_duplicates_are_found_on_categorical_codes_and_on_plain_text_alike():
     raw = raw_table([ROW, NEAR, ROW, ("2", "13047", "2010-12-02", "1", "1", "cup")])
     as_text = raw.assign(**{c: raw[c].astype("str") for c in ("invoice_id", "customer_id", "description")})
     for table in (raw, as_text):
-        assert clean_transactions(table).rejected["source_row"].tolist() == [2]
+        assert clean_transactions(table, as_of=AS_OF).rejected["source_row"].tolist() == [2]
 
 
 def test_cleaned_text_columns_are_categorical_and_synthesized_invoices_join_the_given_ones():
@@ -207,7 +209,7 @@ def test_cleaned_text_columns_are_categorical_and_synthesized_invoices_join_the_
         ]
     )
     raw["invoice_id"] = raw["invoice_id"].astype("str")  # e.g. several files concatenated: plain text
-    cleaned = clean_transactions(raw).cleaned
+    cleaned = clean_transactions(raw, as_of=AS_OF).cleaned
     for column in ("invoice_id", "customer_id", "description"):
         assert isinstance(cleaned[column].dtype, pd.CategoricalDtype)
     assert cleaned["invoice_id"].tolist() == ["9", "17850|2010-12-01T09:00:00", "17850|2010-12-01T09:00:00", "9"]
@@ -218,7 +220,7 @@ def test_cleaned_text_columns_are_categorical_and_synthesized_invoices_join_the_
 def test_months_stored_apart_read_back_as_one_table(tmp_path):
     """Per-month files hold different categories; read together they give the same rows and values."""
     rows = [(str(i), f"C{i % 3}", f"2010-{1 + i % 3:02d}-0{1 + i}", "1", "2", f"item {i % 4}") for i in range(8)]
-    cleaned = clean_transactions(raw_table(rows)).cleaned
+    cleaned = clean_transactions(raw_table(rows), as_of=AS_OF).cleaned
     months = month_of(cleaned["timestamp"])
     paths = []
     for month in sorted(months.unique()):
@@ -237,7 +239,7 @@ def online_retail():
         pytest.skip(f"{ONLINE_RETAIL} is not available")
     mapping = ONLINE_RETAIL_TRANSACTIONS["columns"]
     raw = map_columns(read_table(ONLINE_RETAIL), mapping, None, source=ONLINE_RETAIL.name)
-    return raw, clean_transactions(raw)
+    return raw, clean_transactions(raw, as_of=AS_OF)
 
 
 def test_online_retail_sample(online_retail):

@@ -16,8 +16,11 @@ from segmentation_pipeline.clustering import (
     METHODS,
     ClusteringSettings,
     ModelBundle,
+    run_feature_sets,
     run_method,
+    unavailable_feature_sets,
 )
+from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer
 from segmentation_pipeline.clustering.selection import elbow_index, sample_rows
@@ -130,7 +133,7 @@ def test_gmm_metrics_and_extras():
         extra = result.cluster_extras[label]
         assert extra["mixture_weight"] == pytest.approx(weights[label])
         assert set(extra["probability_stats"]) == {"mean", "std", "min", "max", "median"}
-        assert extra["covariance_info"]["type"] == "full"
+        assert extra["covariance_info"]["type"] == "spherical"
         assert list(extra["covariance_info"]["feature_variances"]) == list(DEFAULT_FEATURES)
 
 
@@ -153,7 +156,7 @@ def test_autoencoder_metrics_and_extras():
     result = result_of("autoencoder_kmeans")
     assert result.memberships is None
     assert 0 <= result.metrics["reconstruction_error"] < 1.0
-    assert result.params["hidden_layer_sizes"] == [16, 3, 16]
+    assert result.params["hidden_layer_sizes"] == [16, 4, 16]
     for label in range(4):
         stats = result.cluster_extras[label]["encoded_space_stats"]
         assert stats["mean_distance_to_center"] >= 0 and stats["std_distance_to_center"] >= 0
@@ -178,6 +181,9 @@ def test_hdbscan_assigns_every_customer_and_reports_noise():
     assert result.metrics["noise_share"] == pytest.approx(result.metrics["noise_count"] / len(customers))
     reassigned = sum(extra["reassigned_noise_count"] for extra in result.cluster_extras.values())
     assert reassigned == result.metrics["noise_count"]
+    assert result.noise.sum() == result.metrics["noise_count"] and result.noise[len(PLANTED) :].all()
+    table = assignments_table(result)
+    assert table["noise"].tolist() == result.noise.tolist() and "noise" not in assignments_table(result_of("kmeans"))
     assert adjusted_rand_score(TRUTH, result.labels[: len(PLANTED)]) >= 0.9
 
     kept = run_method("hdbscan", customers, dataclasses.replace(SETTINGS, assign_noise="keep"))
@@ -334,3 +340,56 @@ def test_settings_validation():
     result = run_method("kmeans", PLANTED, settings)
     assert result.features_used == ["recency_days", "monetary"]
     assert result.params["preparation"]["log1p"] == ["monetary"]  # log1p only of clustered columns
+
+
+def with_purchase_mix(frame: pd.DataFrame, truth: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """Planted customers plus department spend: each planted segment buys mostly one department."""
+    rng = np.random.default_rng(seed)
+    departments = ["Garden", "Grocery", "Toys", "Fashion"]
+    favourite = np.eye(len(departments))[truth] * 0.7 + 0.1
+    spend = favourite * frame["monetary"].to_numpy()[:, None] * rng.uniform(0.8, 1.2, favourite.shape)
+    return frame.assign(**{f"dept_value:{name}": spend[:, i] for i, name in enumerate(departments)})
+
+
+def test_every_method_fits_both_feature_sets():
+    mixed = with_purchase_mix(PLANTED, TRUTH)
+    settings = ClusteringSettings(bootstraps=0, mix_components=3)
+    for method in METHODS:
+        runs = run_feature_sets(method, mixed, settings)
+        assert list(runs) == ["behaviour", "behaviour_mix"]
+        plain, mix = runs["behaviour"], runs["behaviour_mix"]
+        assert (plain.feature_set, mix.feature_set) == ("behaviour", "behaviour_mix")
+        assert mix.run_label == f"{method}/behaviour_mix"
+        assert plain.prepared.shape[1] == len(DEFAULT_FEATURES)
+        assert mix.prepared.shape[1] == len(DEFAULT_FEATURES) + 3
+        assert adjusted_rand_score(TRUTH, mix.labels) >= 0.9, method
+        assert mix.features_used == list(DEFAULT_FEATURES)  # what profiles describe
+        assert mix.params["feature_set"] == "behaviour_mix"
+        assert mix.params["preparation"]["purchase_mix"]["components"] == 3
+
+
+def test_purchase_mix_block_weighs_as_much_as_the_behaviour_block_and_predicts_alike():
+    mixed = with_purchase_mix(PLANTED, TRUTH)
+    result = run_method("kmeans", mixed, ClusteringSettings(bootstraps=0, mix_weight=0.5), "behaviour_mix")
+    behaviour, mix = result.prepared[:, : len(DEFAULT_FEATURES)], result.prepared[:, len(DEFAULT_FEATURES):]
+    assert mix.var(axis=0).sum() == pytest.approx(0.5 * behaviour.var(axis=0).sum())
+    assert result.bundle.features == list(DEFAULT_FEATURES) + [c for c in mixed if c.startswith("dept_value:")]
+    np.testing.assert_array_equal(result.bundle.predict(mixed.iloc[::-1]).labels, result.labels[::-1])
+    with pytest.raises(InputDataError, match="'dept_value:Toys'"):
+        result.bundle.predict(mixed.drop(columns="dept_value:Toys"))
+
+
+def test_mix_feature_set_without_spend_columns_is_skipped_with_a_reason():
+    settings = ClusteringSettings(bootstraps=0)
+    assert unavailable_feature_sets(PLANTED, settings) == {
+        "behaviour_mix": "the customer table has no 'dept_value:*' spend columns"
+    }
+    assert list(run_feature_sets("kmeans", PLANTED, settings)) == ["behaviour"]
+    with pytest.raises(InputDataError, match="needs 'dept_value:\\*' spend columns"):
+        run_method("kmeans", PLANTED, settings, "behaviour_mix")
+    per_method = ClusteringSettings(bootstraps=0, overrides={"kmeans": {"feature_sets": ["behaviour_mix"]}})
+    assert list(run_feature_sets("kmeans", with_purchase_mix(PLANTED, TRUTH), per_method)) == ["behaviour_mix"]
+    with pytest.raises(ValueError, match="feature_sets must be distinct names"):
+        ClusteringSettings(feature_sets=["behaviour", "products"])
+    with pytest.raises(ValueError, match="mix_weight"):
+        ClusteringSettings(mix_weight=0)

@@ -18,7 +18,7 @@ TRUTH_LABELS = np.arange(N) % 3
 TRUTH = pd.Series(np.array(["bargain_hunter", "loyal_family", "big_spender"])[TRUTH_LABELS], index=IDS)
 
 
-def result(method, labels, ids=IDS, **metrics):
+def result(method, labels, ids=IDS, feature_set="behaviour", prepared=None, **metrics):
     """Stand-in with the attributes of a clustering result that the comparison reads."""
     labels = np.asarray(labels)
     defaults = {
@@ -35,6 +35,8 @@ def result(method, labels, ids=IDS, **metrics):
         labels=labels,
         n_clusters=int(labels.max()) + 1,
         metrics={**defaults, **metrics},
+        feature_set=feature_set,
+        prepared=prepared,
     )
 
 
@@ -46,27 +48,25 @@ def noisy_labels(seed, flip_share=0.3):
     return labels
 
 
-def test_table_has_one_row_per_method_and_every_metric():
+def test_table_has_one_row_per_run_with_the_shared_metrics_and_method_metrics_apart():
     results = [
         result("kmeans", TRUTH_LABELS),
         result("gmm", noisy_labels(1), bic=1234.5, fit_seconds=np.float64(1.25)),
-        result("fuzzy_cmeans", noisy_labels(2), fuzzy_partition_coefficient=0.7),
+        result("hdbscan", noisy_labels(2), noise_share=0.2, noise_count=12),
     ]
-    table = compare_methods(results, truth=TRUTH).table
+    comparison = compare_methods(results, truth=TRUTH)
+    table = comparison.table
 
     assert list(table.columns) == [
-        "method",
-        "n_clusters",
-        *STANDARD_METRICS,
-        "bic",
-        "fuzzy_partition_coefficient",
-        "ari_vs_truth",
-        "nmi_vs_truth",
+        "run", "method", "feature_set", "n_clusters", *STANDARD_METRICS, "ari_vs_truth", "nmi_vs_truth",
     ]
-    assert table["method"].tolist() == ["kmeans", "gmm", "fuzzy_cmeans"]
+    assert table["run"].tolist() == ["kmeans/behaviour", "gmm/behaviour", "hdbscan/behaviour"]
     assert table["n_clusters"].tolist() == [3, 3, 3]
-    assert table.loc[1, "bic"] == 1234.5 and np.isnan(table.loc[0, "bic"])
     assert table.loc[1, "fit_seconds"] == 1.25
+    assert table.loc[2, "noise_share"] == 0.2 and table["noise_share"].iloc[:2].isna().all()
+    assert comparison.method_metrics == {
+        "kmeans/behaviour": {}, "gmm/behaviour": {"bic": 1234.5}, "hdbscan/behaviour": {"noise_count": 12.0},
+    }
 
 
 def test_truth_columns_only_with_truth():
@@ -99,17 +99,18 @@ def test_pairwise_ari_is_symmetric_with_ones_on_the_diagonal():
     results = [result("kmeans", TRUTH_LABELS), result("gmm", noisy_labels(4)), result("fuzzy_cmeans", noisy_labels(5))]
     matrix = compare_methods(results).pairwise_ari
 
-    assert list(matrix.index) == list(matrix.columns) == ["kmeans", "gmm", "fuzzy_cmeans"]
+    runs = ["kmeans/behaviour", "gmm/behaviour", "fuzzy_cmeans/behaviour"]
+    assert list(matrix.index) == list(matrix.columns) == runs
     np.testing.assert_allclose(matrix.to_numpy(), matrix.to_numpy().T)
     np.testing.assert_allclose(np.diag(matrix.to_numpy()), 1.0)
-    assert matrix.loc["kmeans", "gmm"] < 1.0
+    assert matrix.loc["kmeans/behaviour", "gmm/behaviour"] < 1.0
 
 
 def test_pairwise_ari_aligns_on_customer_ids():
     order = np.random.default_rng(0).permutation(N)
     reordered = result("gmm", TRUTH_LABELS[order], ids=IDS[order])
     matrix = compare_methods([result("kmeans", TRUTH_LABELS), reordered]).pairwise_ari
-    assert matrix.loc["kmeans", "gmm"] == pytest.approx(1.0)
+    assert matrix.loc["kmeans/behaviour", "gmm/behaviour"] == pytest.approx(1.0)
 
 
 def test_unstable_method_with_best_silhouette_is_not_recommended():
@@ -190,9 +191,11 @@ def test_comparison_to_dict_is_plain_json():
     assert json.loads(json.dumps(as_dict, allow_nan=False)) == as_dict
     assert as_dict["recommended"] in {"kmeans", "gmm"}
     assert [row["method"] for row in as_dict["methods"]] == ["kmeans", "gmm"]
-    assert as_dict["methods"][0]["bic"] is None and as_dict["methods"][1]["bic"] == 10.5
-    assert as_dict["pairwise_ari"]["gmm"]["gmm"] == 1.0
-    assert as_dict["pairwise_ari"]["kmeans"]["gmm"] == as_dict["pairwise_ari"]["gmm"]["kmeans"]
+    assert as_dict["method_metrics"]["gmm/behaviour"] == {"bic": 10.5}
+    assert as_dict["pairwise_ari"]["gmm/behaviour"]["gmm/behaviour"] == 1.0
+    pairwise = as_dict["pairwise_ari"]
+    assert pairwise["kmeans/behaviour"]["gmm/behaviour"] == pairwise["gmm/behaviour"]["kmeans/behaviour"]
+    assert as_dict["preferred_feature_sets"] == {"kmeans": "behaviour", "gmm": "behaviour"}
     assert as_dict["stability_threshold"] == STABILITY_THRESHOLD
 
 
@@ -201,3 +204,34 @@ def test_invalid_inputs_raise():
         compare_methods([])
     with pytest.raises(ValueError, match="unique"):
         compare_methods([result("kmeans", TRUTH_LABELS), result("kmeans", TRUTH_LABELS)])
+
+
+def test_feature_sets_are_judged_in_the_shared_space_and_each_method_gets_its_preferred_set():
+    """Own-space silhouettes favour the narrow space; in the wide space the run that follows the
+    purchase mix separates better, so it is recommended and preferred for its method."""
+    rng = np.random.default_rng(0)
+    behaviour = rng.normal(size=(N, 2))
+    mix = np.eye(3)[TRUTH_LABELS] * 4 + rng.normal(scale=0.3, size=(N, 3))
+    wide = np.hstack([behaviour, mix])
+    by_behaviour = (behaviour[:, 0] > 0).astype(int)
+    results = [
+        result("kmeans", by_behaviour, prepared=behaviour, silhouette=0.6),
+        result("kmeans", TRUTH_LABELS, feature_set="behaviour_mix", prepared=wide, silhouette=0.5),
+        result("gmm", by_behaviour, prepared=behaviour, silhouette=0.6),
+    ]
+    comparison = compare_methods(results)
+    table = comparison.table.set_index("run")
+    assert table.loc["kmeans/behaviour_mix", "silhouette_shared"] > table.loc["kmeans/behaviour", "silhouette_shared"]
+    assert table.loc["kmeans/behaviour", "silhouette"] == 0.6  # the own-space figure stays reported
+    assert comparison.recommended_run == "kmeans/behaviour_mix"
+    assert comparison.preferred_feature_sets == {"kmeans": "behaviour_mix", "gmm": "behaviour"}
+    assert comparison.shared_space.startswith("kmeans/behaviour_mix (5 prepared columns")
+
+
+def test_without_a_shared_space_runs_are_ranked_by_their_own_silhouette():
+    results = [
+        result("kmeans", TRUTH_LABELS, prepared=np.zeros((N, 2)), silhouette=0.3),
+        result("gmm", TRUTH_LABELS, ids=IDS[::-1], prepared=np.zeros((N, 2)), silhouette=0.5),
+    ]
+    comparison = compare_methods(results)
+    assert comparison.recommended == "gmm" and "different customers" in comparison.shared_space

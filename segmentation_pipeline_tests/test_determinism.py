@@ -13,7 +13,7 @@ CANONICAL = ["invoice_id", "customer_id", "timestamp", "quantity", "unit_price",
 def _features(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     data = synthetic.generate(customers=500, months=6, seed=seed)
     raw = sources.map_columns(data.transactions, {c: c for c in CANONICAL}, None, source="synthetic")
-    cleaned = cleaning.clean_transactions(raw).cleaned
+    cleaned = cleaning.clean_transactions(raw, as_of="2026-01-01").cleaned
     basic = features.basic_features(cleaned, rfm.compute_rfm(cleaned))
     return basic, features.enriched_features(cleaned, basic, data.customers)
 

@@ -4,11 +4,13 @@ import pytest
 
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.retail.features import (
+    BASIC_NUMERIC_FEATURES,
     DAYS_PER_MONTH,
     basic_features,
     class_columns,
     department_columns,
     enriched_features,
+    is_basic_feature,
     prefixed_columns,
 )
 from segmentation_pipeline.retail.rfm import RFM_COLUMNS, compute_rfm
@@ -200,3 +202,11 @@ def test_rfm_table_subset_is_respected():
     only_b = basic_features(LOG, rfm.iloc[[1]].reset_index(drop=True))
     assert only_b["customer_id"].tolist() == ["B"]
     assert only_b["returns_count"].tolist() == [1] and only_b["dept_value:Home"].tolist() == [12.0]
+
+
+def test_the_declared_clustering_features_are_the_numeric_columns_of_the_basic_table():
+    numeric = basic_features(LOG, compute_rfm(LOG)).select_dtypes("number").columns
+    assert all(is_basic_feature(name) for name in numeric)
+    assert {name for name in numeric if ":" not in name} == set(BASIC_NUMERIC_FEATURES)
+    assert not any(is_basic_feature(name) for name in ("segment", "customer_id", "dept_value:", "class_value:Tools",
+                                                       "distinct_products", "recency"))  # fmt: skip

@@ -121,7 +121,7 @@ def test_names_come_from_segment_department_and_tier(base):
     names = {c: p["persona_name"] for c, p in by_cluster(out).items()}
     assert names[0] == "Champion Home & Kids Shoppers [PREMIUM VALUE]"
     assert names[1] == "At-Risk Garden Shoppers [MEDIUM VALUE]"
-    assert names[2] == "Hibernating Sports Shoppers [LOW VALUE]"
+    assert names[2] == "High-Return Hibernating Sports Shoppers [LOW VALUE]"  # returns 25 %, base 4.8 %
     assert names[3] == "New Fashion Shoppers [MINIMAL VALUE]"
 
 
@@ -135,10 +135,14 @@ def test_distinctive_department_is_highest_lift_with_a_meaningful_share():
               departments={"Home": 95, "Toys": 5}),
     )
     personas = by_cluster(build_personas(result, features))
-    assert "Toys Shoppers" in personas[0]["persona_name"]
+    assert personas[0]["persona_name"] == "Loyal Home Shoppers (over-indexes on Toys) [MEDIUM VALUE]"
     assert personas[0]["behaviour"]["top_departments"][0]["name"] == "Home"
     assert personas[0]["behaviour"]["distinctive_department"]["name"] == "Toys"
-    assert "Home Shoppers" in personas[1]["persona_name"]
+    basis = personas[0]["name_basis"]
+    assert basis["department"] == "Home" and basis["department_reason"] == "largest share of the cluster's spend (79%)"
+    assert basis["qualifier"] == "over-indexes on Toys"
+    assert basis["qualifier_reason"] == "Toys takes 20% of its spend, 2.29x the share among all customers"
+    assert personas[1]["persona_name"].startswith("Loyal Home Shoppers (")
 
 
 def test_clashing_names_get_the_next_distinctive_trait():
@@ -188,10 +192,44 @@ def test_actions_follow_the_rule_table(base):
 
 
 def test_action_rule_thresholds_are_inclusive_and_default_applies():
-    assert [a["key"] for a in recommend_actions({"at_risk_share": 0.30})] == ["win_back"]
-    assert [a["key"] for a in recommend_actions({"at_risk_share": 0.2999})] == ["standard_programme"]
+    assert [a["key"] for a in recommend_actions({"lapsed_share": 0.25}, tier="HIGH")] == ["win_back"]
+    assert [a["key"] for a in recommend_actions({"lapsed_share": 0.25}, tier="LOW")] == ["low_cost_reactivation"]
+    assert [a["key"] for a in recommend_actions({"lapsed_share": 0.2499}, tier="HIGH")] == ["standard_programme"]
     assert [a["key"] for a in recommend_actions({"value_index": 0.3999})] == ["low_cost_service"]
     assert [a["key"] for a in recommend_actions({"value_index": 0.4})] == ["standard_programme"]
+
+
+def test_value_rewarding_actions_only_for_valuable_tiers():
+    loyal = {"champions_share": 0.5, "loyal_share": 0.5, "engaged_share": 1.0}
+    assert [a["key"] for a in recommend_actions(loyal, tier="MEDIUM")] == ["vip_programme", "loyalty_nurture"]
+    low = recommend_actions(loyal, tier="LOW")
+    assert [a["key"] for a in low] == ["basket_growth"] and "in a LOW value cluster" in low[0]["reason"]
+
+
+def test_rfm_word_only_for_a_majority_segment_and_high_returns_in_the_name():
+    features, result = assemble(
+        block(0, 10, segment="loyal_customers", monetary=500, departments={"Home": 500}),
+        block(0, 10, segment="at_risk", monetary=500, departments={"Home": 500}).assign(
+            customer_id=[f"r{i}" for i in range(10)]),
+        block(1, 10, segment="loyal_customers", monetary=500, return_rate=0.4, departments={"Toys": 500}),
+    )
+    personas = by_cluster(build_personas(result, features))
+    assert personas[0]["persona_name"] == "Mixed-Status Home Shoppers [MEDIUM VALUE]"
+    assert personas[0]["name_basis"]["descriptor_reason"] == "no RFM segment is a majority (largest: at-risk customers, 50%)"
+    assert personas[0]["recommended_actions"][0]["key"] == "win_back"  # half the cluster is at risk
+    assert personas[1]["persona_name"] == "High-Return Loyal Toys Shoppers [MEDIUM VALUE]"
+    assert personas[1]["high_returns"] and "well above the base rate" in personas[1]["description"]
+
+
+def test_hdbscan_noise_is_named_on_the_persona_that_absorbed_it(base):
+    features, result, _ = base
+    noise = np.zeros(len(features), dtype=bool)
+    noise[:3] = True  # three customers of cluster 0
+    personas = by_cluster(build_personas(SimpleNamespace(**vars(result), noise=noise), features))
+    assert personas[0]["absorbed_noise"] == {"count": 3, "share": 0.3}
+    assert "3 of them (30%) lie in no dense region (HDBSCAN noise)" in personas[0]["description"]
+    assert personas[1]["absorbed_noise"] == {"count": 0, "share": 0.0}
+    assert "absorbed_noise" not in by_cluster(build_personas(result, features))[0]
 
 
 def test_truth_crosstab_and_best_match(base):

@@ -10,6 +10,7 @@ from segmentation_pipeline.clustering import METHODS, ModelBundle
 from segmentation_pipeline.definitions import build_definitions
 from segmentation_pipeline.orchestration.runner import run_graph
 from segmentation_pipeline.publication import OutputFolder, file_sha256
+from segmentation_pipeline_tests.conftest import write_config
 
 
 def test_full_graph_materializes_and_every_check_passes(small_config, tmp_path):
@@ -74,3 +75,27 @@ def test_full_graph_materializes_and_every_check_passes(small_config, tmp_path):
     html = (out / "report.html").read_text()
     assert "http://" not in html and "https://" not in html
     assert len(list((out / "charts").glob("*.png"))) >= 4 + 2 * len(METHODS)
+
+
+def test_disabled_and_unsupported_methods_are_skipped_with_their_reason(tmp_path):
+    """Only the enabled methods run; one the data cannot support is skipped, and the others go on."""
+    config = write_config(
+        tmp_path,
+        transactions={"source": "synthetic", "synthetic": {"customers": 40, "months": 2, "seed": 5, "start_month": "2025-01"}},
+        clustering={"methods": {"kmeans": {}, "hdbscan": {"min_cluster_size": 30}}, "bootstraps": 2, "k_max": 4},
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    outcome = run_graph(config, instance=instance, emit=lambda line: None)
+    assert outcome.success, outcome.errors + outcome.failed_checks
+
+    out = tmp_path / "outputs"
+    summary = json.loads((out / "profiles" / "method_comparison.json").read_text())
+    assert summary["recommended"] == "kmeans"
+    assert set(summary["skipped"]) == {"gmm", "fuzzy_cmeans", "autoencoder_kmeans", "hdbscan"}
+    assert summary["skipped"]["gmm"].startswith("not enabled in clustering.methods")
+    assert "hdbscan needs at least 60 customers" in summary["skipped"]["hdbscan"]
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("hdbscan")).asset_materialization.metadata
+    assert "hdbscan needs at least 60 customers" in metadata["skipped"].value
+    published = OutputFolder(out).current().manifest["files"]
+    assert "models/kmeans_bundle.joblib" in published and "models/gmm_bundle.joblib" not in published
+    assert "hdbscan needs at least 60 customers" in (out / "report.html").read_text()

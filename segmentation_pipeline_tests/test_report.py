@@ -125,7 +125,7 @@ def test_text_from_data_is_escaped(report, inputs):
 
 def test_report_lists_comparison_personas_and_files(report):
     assert 'class="recommended"' in report
-    assert "Agreement between methods" in report
+    assert "Agreement between runs" in report
     assert report.count("<section") == 6  # comparison, personas, overview, kmeans, gmm, files
     assert report_references(report)["links"] == [
         "personas/kmeans%20personas.json", "tables/features.parquet"

@@ -113,20 +113,19 @@ def test_missing_column_and_missing_customer_are_named():
         compute_rfm(log)
 
 
-def test_quintiles_use_every_bin_even_with_ties():
-    scores = quintile_scores(np.ones(10))
-    assert sorted(scores.tolist()) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
-    scores = quintile_scores(np.array([1, 1, 1, 1, 1, 1, 2, 3, 3, 9, 9, 9]))
-    assert set(scores.tolist()) == {1, 2, 3, 4, 5}
-    assert (np.diff(scores) >= 0).all()  # ascending values never get a lower score
+def test_equal_values_get_equal_scores_and_a_tied_bin_stays_empty():
+    assert quintile_scores(np.ones(10)).tolist() == [3] * 10
+    scores = quintile_scores(np.array([9, 1, 1, 3, 1, 1, 1, 2, 3, 1, 9, 9]))
+    assert scores.tolist() == [5, 2, 2, 4, 2, 2, 2, 3, 4, 2, 5, 5]  # six 1s: the middle of bins 1..3
 
 
-def test_ties_are_broken_by_input_order():
-    assert quintile_scores(np.zeros(5)).tolist() == [1, 2, 3, 4, 5]
+def test_distinct_values_fill_the_bins_equally():
+    scores = quintile_scores(np.random.default_rng(0).permutation(100))
+    assert np.bincount(scores).tolist() == [0, 20, 20, 20, 20, 20]
 
 
 @pytest.mark.parametrize(
-    ("n", "expected"), [(1, [3]), (2, [1, 5]), (3, [1, 3, 5]), (4, [1, 2, 4, 5])]
+    ("n", "expected"), [(1, [3]), (2, [2, 4]), (3, [1, 3, 5]), (4, [1, 2, 4, 5])]
 )
 def test_fewer_than_five_values_are_spread_over_one_to_five(n, expected):
     assert quintile_scores(np.arange(n) * 10.0).tolist() == expected
@@ -204,3 +203,43 @@ def test_microsecond_timestamps():
     rfm = compute_rfm(log)
     assert rfm["recency_days"].tolist() == [6, 11]
     assert rfm["last_purchase"].iloc[0] == pd.Timestamp("2024-01-10 09:00")
+
+
+def cdnow_like_log(seed=11, n_customers=400):
+    """Half the customers bought once; the others 2..12 orders over 18 months."""
+    rng = np.random.default_rng(seed)
+    orders = np.where(np.arange(n_customers) < n_customers // 2, 1, rng.integers(2, 13, n_customers))
+    lines = []
+    for customer, count in enumerate(orders):
+        for order in range(count):
+            day = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 540)))
+            lines.append((f"{customer}-{order}", f"C{customer:04d}", str(day), 1, float(rng.choice([10, 20, 35]))))
+    return make_log(lines)
+
+
+SCORES = ["r_score", "f_score", "m_score", "segment"]
+
+
+@pytest.mark.parametrize("log", [cdnow_like_log(), cdnow_like_log().assign(timestamp=pd.Timestamp("2025-03-01"))],
+                         ids=["cdnow-like", "one-timestamp"])  # fmt: skip
+def test_shuffling_rows_and_relabelling_customers_changes_no_score(log):
+    rng = np.random.default_rng(5)
+    ids = log["customer_id"].unique()
+    new_ids = dict(zip(ids, [f"Z{n:05d}" for n in rng.permutation(len(ids))]))  # a different id order
+    shuffled = log.sample(frac=1.0, random_state=9).reset_index(drop=True)
+    shuffled["customer_id"] = shuffled["customer_id"].map(new_ids)
+    before = compute_rfm(log).set_index("customer_id")[SCORES]
+    after = compute_rfm(shuffled).assign(customer_id=lambda t: t["customer_id"].map({v: k for k, v in new_ids.items()}))
+    pd.testing.assert_frame_equal(before, after.set_index("customer_id")[SCORES].loc[before.index])
+
+
+def test_equal_customers_get_equal_scores():
+    rfm = compute_rfm(cdnow_like_log())
+    one_time = rfm[rfm["frequency"] == 1]
+    assert len(one_time) == 200 and one_time["f_score"].nunique() == 1
+    for _, group in rfm.groupby(["recency_days", "frequency", "monetary"]):
+        assert group[SCORES].nunique().max() == 1
+    same_moment = compute_rfm(cdnow_like_log().assign(timestamp=pd.Timestamp("2025-03-01")))
+    assert set(same_moment["r_score"]) == {3}
+    for _, group in same_moment.groupby(["frequency", "monetary"]):
+        assert group["segment"].nunique() == 1

@@ -5,8 +5,11 @@ import pandas as pd
 
 
 def assignments_table(result) -> pd.DataFrame:
-    """customer_id, cluster and, for soft methods, the membership in its own cluster and in each cluster."""
+    """customer_id, cluster, for density methods `noise` (True: in no dense region, assigned to the
+    nearest cluster) and, for soft methods, the membership in its own cluster and in each cluster."""
     table = pd.DataFrame({"customer_id": result.customer_ids, "cluster": result.labels.astype("int64")})
+    if getattr(result, "noise", None) is not None:
+        table["noise"] = np.asarray(result.noise, dtype=bool)
     if result.memberships is not None:
         own = result.memberships[np.arange(len(result.labels)), result.labels]
         table["membership"] = own

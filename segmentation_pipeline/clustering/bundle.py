@@ -65,7 +65,8 @@ class ModelBundle:
 
     @property
     def features(self) -> list[str]:
-        return list(self.transform.features)
+        """Columns `predict` needs (behaviour features, then any purchase-mix spend columns)."""
+        return self.transform.input_columns
 
     @property
     def version(self) -> str:

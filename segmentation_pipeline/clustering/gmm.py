@@ -45,6 +45,7 @@ class GaussianMixtureMethod(ClusteringMethod):
             n_components=k,
             covariance_type=settings.gmm_covariance_type,
             reg_covar=settings.gmm_reg_covar,
+            n_init=settings.gmm_n_init,
             random_state=seed,
         )
         return GaussianMixtureModel(mixture.fit(X))
@@ -61,7 +62,11 @@ class GaussianMixtureMethod(ClusteringMethod):
         return int(ks[lowest]), "min"
 
     def parameters(self, model: GaussianMixtureModel, settings: ClusteringSettings) -> dict:
-        return {"covariance_type": settings.gmm_covariance_type, "reg_covar": settings.gmm_reg_covar}
+        return {
+            "covariance_type": settings.gmm_covariance_type,
+            "reg_covar": settings.gmm_reg_covar,
+            "n_init": settings.gmm_n_init,
+        }
 
     def diagnostics(
         self,

@@ -30,6 +30,11 @@ AUTO_MIN_CLUSTER_SHARE = 0.01  # min_cluster_size=None: 1 % of the fitted custom
 AUTO_MIN_CLUSTER_FLOOR = 10  # ... but at least this many
 
 
+def effective_min_cluster_size(settings: ClusteringSettings, n_fitted: int) -> int:
+    """min_cluster_size, or for None 1 % of the fitted customers (at least AUTO_MIN_CLUSTER_FLOOR)."""
+    return settings.min_cluster_size or max(AUTO_MIN_CLUSTER_FLOOR, round(AUTO_MIN_CLUSTER_SHARE * n_fitted))
+
+
 class HDBSCANModel(ClusterModel):
     """Nearest-fitted-customer assignment over HDBSCAN's labels of its fitted sample."""
 
@@ -65,9 +70,7 @@ class HDBSCANMethod(ClusteringMethod):
 
     def fit(self, X: np.ndarray, k: int | None, settings: ClusteringSettings, seed: int) -> HDBSCANModel:
         fitted = X[sample_rows(len(X), settings.hdbscan_sample_size, seed)]
-        min_cluster_size = settings.min_cluster_size or max(
-            AUTO_MIN_CLUSTER_FLOOR, round(AUTO_MIN_CLUSTER_SHARE * len(fitted))
-        )
+        min_cluster_size = effective_min_cluster_size(settings, len(fitted))
         min_samples = min(settings.min_samples or min_cluster_size, len(fitted))
         clusterer = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit(fitted)
         return HDBSCANModel(

@@ -1,4 +1,14 @@
-"""Feature preparation shared by every method: select columns, log1p the skewed ones, standard-scale.
+"""Feature preparation shared by every method: select columns, log1p the skewed ones, standard-scale,
+and for the "behaviour_mix" feature set append what customers buy.
+
+Feature sets (FEATURE_SETS):
+- "behaviour": the configured behaviour features (recency, frequency, money, tenure, returns).
+- "behaviour_mix": the same plus each customer's spend mix over the `mix_prefix` columns (departments).
+  The mix is the customer's share of spend per department, square-rooted (the Hellinger transform:
+  a 5 % share is no longer negligible next to a 60 % one, and a one-order customer's noisy shares are
+  damped), reduced by PCA to `mix_components` components, and scaled as one block so that its total
+  variance is `mix_weight` times the behaviour block's (each standardised behaviour feature has
+  variance 1). Neither side dominates however many departments the shop has.
 
 The fitted `FeatureTransform` travels inside the model bundle, so new customers are prepared exactly
 like the training customers were.
@@ -11,36 +21,105 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from segmentation_pipeline.errors import InputDataError
 
 CUSTOMER_ID = "customer_id"
 SOURCE = "customer features"
+FEATURE_SETS = ("behaviour", "behaviour_mix")
+MIX_COMPONENT_PREFIX = "mix_"
+
+
+def mix_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
+    """The spend columns (e.g. `dept_value:*`) the purchase mix is built from, in table order."""
+    return [str(column) for column in frame.columns if str(column).startswith(prefix)]
+
+
+@dataclass(frozen=True)
+class PurchaseMix:
+    """Fitted purchase-mix block: spend shares -> square root -> PCA -> one block scale."""
+
+    columns: tuple[str, ...]
+    pca: PCA
+    scale: float
+    weight: float
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, columns: Sequence[str], components: int, weight: float,
+            behaviour_variance: float) -> tuple[PurchaseMix, np.ndarray]:
+        roots = _root_shares(frame, tuple(columns))
+        pca = PCA(n_components=min(components, len(columns), len(frame)), random_state=0)
+        reduced = pca.fit_transform(roots)
+        variance = float(reduced.var(axis=0).sum())
+        scale = float(np.sqrt(weight * behaviour_variance / variance)) if variance > 0 else 0.0
+        return cls(tuple(columns), pca, scale, weight), reduced * scale
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{MIX_COMPONENT_PREFIX}{index}" for index in range(1, self.pca.n_components_ + 1)]
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.pca.transform(_root_shares(frame, self.columns)) * self.scale
+
+    def describe(self) -> dict:
+        return {
+            "columns": list(self.columns),
+            "transform": "square root of spend shares (Hellinger), then PCA",
+            "components": int(self.pca.n_components_),
+            "explained_variance_ratio": [float(v) for v in self.pca.explained_variance_ratio_],
+            "weight": self.weight,
+            "scale": self.scale,
+        }
 
 
 @dataclass(frozen=True)
 class FeatureTransform:
-    """Fitted preparation: which columns, which of them get log1p, and the fitted scaler."""
+    """Fitted preparation: which columns, which of them get log1p, the fitted scaler and, for the
+    "behaviour_mix" feature set, the fitted purchase-mix block."""
 
     features: tuple[str, ...]
     log1p_features: tuple[str, ...]
     scaler: StandardScaler
+    mix: PurchaseMix | None = None
 
     @classmethod
     def fit(
-        cls, frame: pd.DataFrame, features: Sequence[str], log1p_features: Sequence[str]
+        cls,
+        frame: pd.DataFrame,
+        features: Sequence[str],
+        log1p_features: Sequence[str],
+        mix: Sequence[str] = (),
+        mix_components: int = 8,
+        mix_weight: float = 1.0,
     ) -> tuple[FeatureTransform, np.ndarray]:
-        """Fit on `frame`; returns the transform and the prepared (scaled) matrix."""
+        """Fit on `frame`; returns the transform and the prepared (scaled) matrix. `mix` names the
+        spend columns of the purchase-mix block (none: behaviour features only)."""
         features = tuple(features)
         log1p = tuple(name for name in features if name in set(log1p_features))
         raw = _log_matrix(frame, features, log1p)
         scaler = StandardScaler().fit(raw)
-        return cls(features, log1p, scaler), scaler.transform(raw)
+        prepared = scaler.transform(raw)
+        if not mix:
+            return cls(features, log1p, scaler), prepared
+        block, mixed = PurchaseMix.fit(frame, mix, mix_components, mix_weight, float(prepared.var(axis=0).sum()))
+        return cls(features, log1p, scaler, block), np.hstack([prepared, mixed])
+
+    @property
+    def columns(self) -> list[str]:
+        """Names of the prepared matrix's columns (behaviour features, then mix_1, mix_2, ...)."""
+        return list(self.features) + (self.mix.names if self.mix else [])
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns a customer table needs for `transform`."""
+        return list(self.features) + (list(self.mix.columns) if self.mix else [])
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The prepared matrix of `frame` (extra columns are ignored)."""
-        return self.scaler.transform(_log_matrix(frame, self.features, self.log1p_features))
+        prepared = self.scaler.transform(_log_matrix(frame, self.features, self.log1p_features))
+        return np.hstack([prepared, self.mix.transform(frame)]) if self.mix else prepared
 
     def transform_values(self, values: np.ndarray) -> np.ndarray:
         """The prepared matrix of raw values already laid out as (rows, `features`) floats.
@@ -55,14 +134,19 @@ class FeatureTransform:
         return self.scaler.transform(logged)
 
     def describe(self) -> dict:
-        """What was done, for the result's params (means/scales are after log1p)."""
-        return {
+        """What was done, for the result's params. The scaler's means and scales are those of the
+        transformed values, so log1p columns are keyed `log1p(<feature>)` to say so."""
+        scaled = [f"log1p({name})" if name in self.log1p_features else name for name in self.features]
+        description = {
             "features": list(self.features),
             "log1p": list(self.log1p_features),
             "scaler": "StandardScaler",
-            "means": dict(zip(self.features, map(float, self.scaler.mean_))),
-            "scales": dict(zip(self.features, map(float, self.scaler.scale_))),
+            "means": dict(zip(scaled, map(float, self.scaler.mean_))),
+            "scales": dict(zip(scaled, map(float, self.scaler.scale_))),
         }
+        if self.mix:
+            description["purchase_mix"] = self.mix.describe()
+        return description
 
 
 def customer_ids(frame: pd.DataFrame) -> np.ndarray:
@@ -100,3 +184,15 @@ def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str
             + (f" (log1p columns {', '.join(log1p)} must be > -1)" if log1p else "")
         )
     return matrix
+
+
+def _root_shares(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """Square roots of each customer's spend shares over `columns` (all zero without spend).
+
+    Negative cells (net returns) count as no spend; missing columns or non-numeric cells raise
+    naming the column, like the behaviour features.
+    """
+    present = frame[[column for column in columns if column in frame.columns]].fillna(0.0)
+    spend = np.clip(_log_matrix(present, columns, ()), 0.0, None)
+    totals = spend.sum(axis=1, keepdims=True)
+    return np.sqrt(np.divide(spend, totals, out=np.zeros_like(spend), where=totals > 0))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import warnings
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -16,9 +18,10 @@ from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
 from segmentation_pipeline.clustering.hdbscan import HDBSCANMethod
 from segmentation_pipeline.clustering.kmeans import KMeansMethod
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer, quality_metrics
-from segmentation_pipeline.clustering.preparation import FeatureTransform, customer_ids
+from segmentation_pipeline.clustering.preparation import FEATURE_SETS, FeatureTransform, customer_ids, mix_columns
 from segmentation_pipeline.clustering.selection import sample_rows, select_k
 from segmentation_pipeline.clustering.stability import bootstrap_stability
+from segmentation_pipeline.errors import InputDataError
 
 METHODS: dict[str, ClusteringMethod] = {
     method.name: method
@@ -32,21 +35,59 @@ METHODS: dict[str, ClusteringMethod] = {
 }
 
 
-def run_method(
+def unavailable_feature_sets(features: pd.DataFrame, settings: ClusteringSettings) -> dict[str, str]:
+    """Configured feature sets this customer table cannot feed, each with the reason."""
+    if "behaviour_mix" in settings.feature_sets and not mix_columns(features, settings.mix_prefix):
+        return {"behaviour_mix": f"the customer table has no '{settings.mix_prefix}*' spend columns"}
+    return {}
+
+
+def run_feature_sets(
     method: str, features: pd.DataFrame, settings: ClusteringSettings | None = None
+) -> dict[str, ClusteringResult]:
+    """One result per configured feature set the table can feed (see `unavailable_feature_sets`),
+    in `settings.feature_sets` order (after the method's overrides)."""
+    settings = (settings or ClusteringSettings()).for_method(method)
+    skipped = unavailable_feature_sets(features, settings)
+    return {
+        name: run_method(method, features, settings, name)
+        for name in settings.feature_sets
+        if name not in skipped
+    }
+
+
+def run_method(
+    method: str,
+    features: pd.DataFrame,
+    settings: ClusteringSettings | None = None,
+    feature_set: str | None = None,
 ) -> ClusteringResult:
-    """Cluster the customer feature table (one row per customer: customer_id + feature columns)."""
+    """Cluster the customer feature table (one row per customer: customer_id + feature columns) on
+    one feature set (default: the first of `settings.feature_sets`)."""
     if method not in METHODS:
         raise ValueError(f"unknown clustering method {method!r} (known: {', '.join(METHODS)})")
     implementation = METHODS[method]
     settings = (settings or ClusteringSettings()).for_method(method)
+    feature_set = feature_set or settings.feature_sets[0]
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r} (known: {', '.join(FEATURE_SETS)})")
+    mix = mix_columns(features, settings.mix_prefix) if feature_set == "behaviour_mix" else []
+    if feature_set == "behaviour_mix" and not mix:
+        raise InputDataError(
+            f"customer features: feature set 'behaviour_mix' needs '{settings.mix_prefix}*' spend columns"
+        )
     started = time.perf_counter()
     # Single-threaded BLAS and OpenMP: on n x 6 matrices threads only add synchronisation (GMM
     # fits ran several times slower on two threads), one thread keeps results bit-stable, and the
-    # orchestrator can run methods side by side instead.
-    with threadpool_limits(limits=1):
+    # orchestrator can run methods side by side instead. Warnings (a k-means restart that found fewer
+    # distinct clusters repeats on every bootstrap) are counted into the result, not printed; the
+    # warnings module's state is process-wide, so methods run side by side in threads would share it.
+    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         ids = customer_ids(features)
-        transform, X = FeatureTransform.fit(features, settings.features, settings.log1p_features)
+        transform, X = FeatureTransform.fit(
+            features, settings.features, settings.log1p_features, mix, settings.mix_components, settings.mix_weight
+        )
         sampled = sample_rows(len(X), settings.silhouette_sample_size, settings.seed)
         silhouette = SilhouetteScorer(X[sampled])
         selection = select_k(implementation, X, settings, silhouette)
@@ -58,6 +99,7 @@ def run_method(
             "k_min": settings.k_min,
             "k_max": settings.k_max,
             "seed": settings.seed,
+            "feature_set": feature_set,
             "selection_sample_size": min(len(X), settings.selection_sample_size),
             "silhouette_sample_size": len(sampled),
             "bootstraps": settings.bootstraps,
@@ -80,7 +122,7 @@ def run_method(
             **bootstrap_stability(implementation, X, selection.k, labels, settings),
         }
         diagnostics = implementation.diagnostics(
-            model, X, assignment, np.argsort(bundle.label_map), list(transform.features)
+            model, X, assignment, np.argsort(bundle.label_map), transform.columns
         )
     metrics.update(diagnostics.metrics)
     metrics["fit_seconds"] = round(time.perf_counter() - started, 3)
@@ -98,7 +140,16 @@ def run_method(
         root_extras=diagnostics.root_extras,
         prepared=X,
         bundle=bundle,
+        warnings=warning_counts(caught),
+        feature_set=feature_set,
+        noise=assignment.noise,
     )
+
+
+def warning_counts(caught: list[warnings.WarningMessage]) -> dict[str, int]:
+    """'ConvergenceWarning: <first line of the message>' -> occurrences, most frequent first."""
+    counts = Counter(f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}" for w in caught)
+    return dict(counts.most_common())
 
 
 def size_order_map(labels: np.ndarray, X: np.ndarray, n_clusters: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import dagster as dg
+import pandas as pd
 
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.retail.transactions import data_months, log_in_force
@@ -63,8 +64,9 @@ def partition_range_tags(months: list[str]) -> dict[str, str]:
 
 
 def log_months(settings: PipelineSettings) -> list[str]:
-    """The months of the log in force (reads the data, cached by content); InputDataError if unreadable."""
-    return data_months(log_in_force(settings.config), settings.cache_dir())
+    """The months of the log in force as of now (reads the data, cached by content); InputDataError
+    if unreadable. Future and implausible dates make no month."""
+    return data_months(log_in_force(settings.config), settings.cache_dir(), pd.Timestamp.now(tz="UTC"))
 
 
 def register_log_months(instance: dg.DagsterInstance, settings: PipelineSettings) -> list[str] | dg.SkipReason:

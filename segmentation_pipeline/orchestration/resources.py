@@ -21,6 +21,7 @@ import joblib
 import pandas as pd
 
 from segmentation_pipeline import layout
+from segmentation_pipeline.clustering.support import SkippedMethod
 from segmentation_pipeline.config import ExecutorSettings, PipelineConfig, load_config
 from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.narrative import NarrativeError, request_narrative
@@ -62,6 +63,13 @@ class PipelineSettings(dg.ConfigurableResource):
         return found
 
 
+def run_date(context: dg.AssetExecutionContext) -> pd.Timestamp:
+    """The run's creation time (UTC, naive): the "today" of every step of the run, so ingest and
+    cleaning judge future dates alike however long the run takes."""
+    created = context.instance.get_run_record_by_id(context.run.run_id).create_timestamp
+    return pd.Timestamp(created).tz_convert("UTC").tz_localize(None)
+
+
 def record_outputs(
     context: dg.AssetExecutionContext,
     settings: PipelineSettings,
@@ -74,6 +82,14 @@ def record_outputs(
     asset = context.asset_key.to_user_string()
     settings.staging(context.run.run_id).record(asset, files, len(table))
     context.add_output_metadata({**table_metadata(table, files), **metadata})
+
+
+def record_skipped(context: dg.AssetExecutionContext, settings: PipelineSettings, skipped: SkippedMethod) -> SkippedMethod:
+    """A step of a clustering method that did not run: nothing written, the reason in the log and
+    the metadata; the marker is passed on to the method's downstream steps."""
+    context.log.info(f"{skipped.method} skipped: {skipped.reason}")
+    record_outputs(context, settings, [], pd.DataFrame(), skipped=skipped.reason)
+    return skipped
 
 
 class _StagingIOManager(dg.ConfigurableIOManagerFactory):

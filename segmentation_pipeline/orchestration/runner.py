@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from segmentation_pipeline import layout
 from segmentation_pipeline.config import PipelineConfig, load_config
@@ -64,7 +65,7 @@ def run_graph(
 
     def tags(config: PipelineConfig, instance: dg.DagsterInstance) -> dict[str, str]:
         log = log_in_force(config)
-        sync_months(instance, data_months(log, config.output_path() / layout.CACHE))
+        sync_months(instance, data_months(log, config.output_path() / layout.CACHE, pd.Timestamp.now(tz="UTC")))
         registered = instance.get_dynamic_partitions(transaction_months.name)
         return {**partition_range_tags(months_between(registered, *months)), TRIGGER_TAG: trigger}
 

@@ -20,6 +20,21 @@ DEPT_UNITS_PREFIX = "dept_units:"
 CLASS_VALUE_PREFIX = "class_value:"
 GROUND_TRUTH_PREFIX = "true_"
 DAYS_PER_MONTH = 365.25 / 12
+# What clustering can use: the numeric columns `basic_features` makes (the clustering input), plus its
+# per-department columns, whose names depend on the data. The config checks `clustering.features`
+# against these before any data is read.
+BASIC_NUMERIC_FEATURES = (
+    "recency_days", "frequency", "monetary", "monetary_net", "r_score", "f_score", "m_score",
+    "avg_order_value", "orders_per_month", "tenure_months", "return_rate", "returns_count", "units",
+)  # fmt: skip
+BASIC_FEATURE_PREFIXES = (DEPT_VALUE_PREFIX, DEPT_UNITS_PREFIX)
+
+
+def is_basic_feature(name: str) -> bool:
+    """Whether the basic feature table can have a numeric column `name` (for some log)."""
+    return name in BASIC_NUMERIC_FEATURES or any(
+        name.startswith(prefix) and len(name) > len(prefix) for prefix in BASIC_FEATURE_PREFIXES
+    )
 
 
 def prefixed_columns(df: pd.DataFrame, prefix: str) -> dict[str, str]:

@@ -1,10 +1,20 @@
 """One persona per cluster, named and described from the cluster's own numbers.
 
-Nothing here knows persona names in advance: a name is assembled from the cluster's dominant
-RFM segment, its most distinctive department (or country when there are no departments) and its
-value tier, so the same code names clusters of any data set. Recommended actions come from the
-documented rule table `ACTION_RULES`, and every action carries the number that triggered it, so a
-reader can audit why a persona got it.
+Nothing here knows persona names in advance: a name is assembled from the cluster's own numbers, so
+the same code names clusters of any data set, and every word of it must be true of the cluster:
+
+- an RFM word ("Loyal", "At-Risk") only when that segment is the majority (> MAJORITY) of the
+  cluster, otherwise the neutral MIXED_DESCRIPTOR;
+- the department is the one the cluster spends most on; a department it merely over-indexes on
+  appears only as the qualifier "(over-indexes on ...)", and the persona's `name_basis` says which;
+- "High-Return" leads the name when the cluster returns at least HIGH_RETURN_FACTOR times the
+  base rate (and at least HIGH_RETURN_MIN of what it buys);
+- names are unique within a method without counting the tier (clashes get a qualifier).
+
+Recommended actions come from the documented rule table `ACTION_RULES`, some restricted to value
+tiers (no VIP programme for LOW / MINIMAL clusters), and every action carries the number that
+triggered it, so a reader can audit why a persona got it. For HDBSCAN the customers it marked as
+noise and assigned to their nearest cluster are counted on the persona that absorbed them.
 """
 
 from __future__ import annotations
@@ -46,6 +56,15 @@ SEGMENT_LABELS: dict[str, tuple[str, str]] = {
 # A department/country must hold at least this share of the cluster to name it: a 0.5 % niche
 # with a large lift would be distinctive but would not describe the cluster.
 MIN_TRAIT_SHARE = 0.05
+# An RFM segment names the cluster only when more than this share of its customers are in it.
+MAJORITY = 0.5
+MIXED_DESCRIPTOR = "Mixed-Status"
+# "High-Return" when the cluster's return rate is >= both of these (factor x the base rate, and a floor).
+HIGH_RETURN_FACTOR = 2.0
+HIGH_RETURN_MIN = 0.10
+HIGH_RETURN_WORD = "High-Return"
+# A country names the cluster (without departments) only when most of its customers live there.
+COUNTRY_MAJORITY = 0.5
 # Behavioural adjectives used to tell apart clusters that would otherwise get the same name:
 # (feature, adjective when the cluster mean is above the overall mean, adjective when below).
 BEHAVIOUR_TRAITS: tuple[tuple[str, str, str], ...] = (
@@ -78,52 +97,66 @@ OPTIONAL_COLUMNS = ("tenure_months", "r_score", "f_score", "m_score", "country",
 ALIGNED_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 
 
+VALUED_TIERS = ("PREMIUM", "HIGH", "MEDIUM")
+LOW_TIERS = ("LOW", "MINIMAL")
+
+
 @dataclass(frozen=True)
 class ActionRule:
-    """Recommend `action` when the cluster's `metric` compares (`operator`) to `threshold`."""
+    """Recommend `action` when the cluster's `metric` compares (`operator`) to `threshold` and,
+    when `tiers` is set, the cluster's value tier is one of them."""
 
     key: str
     metric: str
     operator: str  # ">=" or "<"
     threshold: float
     action: str  # may use {top_department}
+    tiers: tuple[str, ...] | None = None
 
 
 # Metrics the rules read, with a label and whether they print as a percentage.
 RULE_METRICS: dict[str, tuple[str, bool]] = {
+    "lapsed_share": ("share of at_risk + cant_lose + hibernating customers", True),
     "at_risk_share": ("share of at_risk + cant_lose customers", True),
+    "engaged_share": ("share of champions + loyal_customers + potential_loyalists", True),
     "champions_share": ("share of champions", True),
     "loyal_share": ("share of loyal_customers + potential_loyalists", True),
     "new_share": ("share of new_customers + promising", True),
     "fading_share": ("share of need_attention + about_to_sleep", True),
-    "hibernating_share": ("share of hibernating customers", True),
     "return_rate": ("return rate (returned / purchased value)", True),
     "value_index": ("value index (revenue share / customer share)", False),
     "top_department_share": ("top department's share of department revenue", True),
 }
 # Segments summed into each *_share metric above.
 RULE_SEGMENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "lapsed_share": ("at_risk", "cant_lose", "hibernating"),
     "at_risk_share": ("at_risk", "cant_lose"),
+    "engaged_share": ("champions", "loyal_customers", "potential_loyalists"),
     "champions_share": ("champions",),
     "loyal_share": ("loyal_customers", "potential_loyalists"),
     "new_share": ("new_customers", "promising"),
     "fading_share": ("need_attention", "about_to_sleep"),
-    "hibernating_share": ("hibernating",),
 }
 
+LAPSED_SEGMENTS = RULE_SEGMENT_GROUPS["lapsed_share"]
 ACTION_RULES: tuple[ActionRule, ...] = (
-    ActionRule("win_back", "at_risk_share", ">=", 0.30,
-               "Win-back campaign: personal offer and a reminder of past favourites"),
+    ActionRule("win_back", "lapsed_share", ">=", 0.25,
+               "Win-back campaign: personal offer and a reminder of past favourites", VALUED_TIERS),
+    ActionRule("low_cost_reactivation", "lapsed_share", ">=", 0.25,
+               "Low-cost win-back (email only): a reminder and a modest comeback offer; keep out of "
+               "paid media spend", LOW_TIERS),
     ActionRule("vip_programme", "champions_share", ">=", 0.30,
-               "Loyalty / VIP programme: early access, exclusive perks, referral invitations"),
+               "Loyalty / VIP programme: early access, exclusive perks, referral invitations", VALUED_TIERS),
     ActionRule("loyalty_nurture", "loyal_share", ">=", 0.30,
-               "Nurture towards VIP status: personalised recommendations and membership offers"),
+               "Nurture towards VIP status: personalised recommendations and membership offers",
+               VALUED_TIERS),
+    ActionRule("basket_growth", "engaged_share", ">=", 0.30,
+               "Grow their small baskets: bundles and free-delivery thresholds in automated channels",
+               LOW_TIERS),
     ActionRule("onboarding", "new_share", ">=", 0.30,
                "Onboarding journey: welcome series and a second-purchase incentive"),
     ActionRule("pre_lapse_offer", "fading_share", ">=", 0.30,
                "Time-limited offer to re-engage before these customers lapse"),
-    ActionRule("low_cost_reactivation", "hibernating_share", ">=", 0.30,
-               "Low-cost reactivation (email only); keep out of paid media spend"),
     ActionRule("returns_review", "return_rate", ">=", 0.10,
                "Returns review: sizing and quality checks, clearer product information"),
     ActionRule("priority_service", "value_index", ">=", VALUE_TIER_THRESHOLDS["HIGH"],
@@ -133,6 +166,9 @@ ACTION_RULES: tuple[ActionRule, ...] = (
     ActionRule("cross_sell", "top_department_share", ">=", 0.50,
                "Cross-sell beyond {top_department}: bundles with complementary departments"),
 )
+# Actions that reward value: never for a LOW / MINIMAL cluster (checked by the persona tests).
+VIP_ACTIONS = ("vip_programme", "loyalty_nurture", "priority_service")
+WIN_BACK_ACTIONS = ("win_back", "low_cost_reactivation")
 DEFAULT_ACTION = {
     "key": "standard_programme",
     "action": "Keep in the standard communication programme and monitor segment movement",
@@ -151,16 +187,17 @@ def tier_for(value_index: float, thresholds: dict[str, float] = VALUE_TIER_THRES
 def build_personas(result, features: pd.DataFrame) -> dict:
     """JSON-ready personas of one clustering result, ranked by revenue share (rank 1 = most valuable)."""
     frame = aligned_features(result, features)
-    clusters = _cluster_table(frame)
+    clusters = _cluster_table(frame, getattr(result, "noise", None))
     departments = _share_table(frame, "dept_value:")
     classes = _share_table(frame, "class_value:")
     countries = _country_table(frame)
     behaviour = _behaviour_candidates(frame)
     truth = _truth_crosstab(frame)
 
+    base_return_rate = float(clusters["returned"].sum() / clusters["revenue"].sum()) if clusters["revenue"].sum() > 0 else 0.0
     personas = []
     for cluster_id, row in clusters.iterrows():
-        persona = _persona(int(cluster_id), row, len(frame), departments, classes, countries)
+        persona = _persona(int(cluster_id), row, len(frame), departments, classes, countries, base_return_rate)
         if truth is not None:
             match = truth[cluster_id]
             persona["best_matching_true_persona"] = str(match.idxmax())
@@ -171,10 +208,14 @@ def build_personas(result, features: pd.DataFrame) -> dict:
     for rank, persona in enumerate(personas, start=1):
         persona["rank"] = rank
     _assign_names(personas, departments, countries, behaviour)
+    for persona in personas:
+        persona["description"] = _describe(persona)
 
     output = {
         "method": str(result.method),
+        "feature_set": str(getattr(result, "feature_set", "behaviour")),
         "value_tier_thresholds": dict(VALUE_TIER_THRESHOLDS),
+        "base_return_rate": _num(base_return_rate),
         "personas": [_ordered(p) for p in personas],
     }
     if truth is not None:
@@ -214,7 +255,8 @@ def persona_table(personas_dict: dict) -> pd.DataFrame:
 
 
 def validate_personas(personas_dict: dict, n_clusters: int) -> list[str]:
-    """Problems with a personas dict (empty list = valid): count, unique names, tiers, ranking."""
+    """Problems with a personas dict (empty list = valid): count, unique names (also without the
+    tier), tiers, ranking, and names and actions that contradict the persona's own numbers."""
     problems = []
     personas = personas_dict.get("personas", [])
     thresholds = personas_dict.get("value_tier_thresholds", VALUE_TIER_THRESHOLDS)
@@ -226,6 +268,12 @@ def validate_personas(personas_dict: dict, n_clusters: int) -> list[str]:
         problems.append(f"duplicate persona names: {duplicates}")
     if any(not n.strip() for n in names):
         problems.append("empty persona name")
+    bases = [n.rsplit(" [", 1)[0] for n in names]
+    differ_by_tier = sorted({b for b in bases if bases.count(b) > 1} - {n.rsplit(" [", 1)[0] for n in duplicates})
+    if differ_by_tier:
+        problems.append(f"persona names that differ only by the tier: {differ_by_tier}")
+    for persona in personas:
+        problems += persona_truth_problems(persona)
     cluster_ids = [p.get("cluster_id") for p in personas]
     if len(set(cluster_ids)) != len(cluster_ids):
         problems.append(f"duplicate cluster ids: {cluster_ids}")
@@ -242,6 +290,33 @@ def validate_personas(personas_dict: dict, n_clusters: int) -> list[str]:
     shares = [p["value"]["revenue_share"] for p in ranked]
     if any(a < b for a, b in zip(shares, shares[1:])):
         problems.append("ranks are not in descending order of revenue share")
+    return problems
+
+
+def persona_truth_problems(persona: dict) -> list[str]:
+    """Words in the name, or actions, that the persona's own numbers contradict."""
+    name, problems = persona.get("persona_name", ""), []
+    words = name.rsplit(" [", 1)[0].split(" (", 1)[0].split()
+    mix = persona.get("rfm_segment_mix", {})
+    for segment, (adjective, _) in SEGMENT_LABELS.items():
+        if adjective in words and mix.get(segment, 0.0) <= MAJORITY:
+            problems.append(f"{name!r}: '{adjective}' but {segment} are only {mix.get(segment, 0.0):.0%} of it")
+    departments = persona.get("behaviour", {}).get("top_departments", [])
+    if departments and f"{departments[0]['name']} Shoppers" not in name:
+        problems.append(f"{name!r}: its largest department {departments[0]['name']!r} is not in the name")
+    if "over-indexes on " in name:
+        named = name.split("over-indexes on ", 1)[1].split(")", 1)[0]
+        distinctive = persona.get("behaviour", {}).get("distinctive_department", {}).get("name")
+        if named != distinctive:
+            problems.append(f"{name!r}: over-indexes on {distinctive!r}, not {named!r}")
+    if persona.get("high_returns") and HIGH_RETURN_WORD not in words:
+        problems.append(f"{name!r}: high return rate {persona['value']['return_rate']:.1%} not in the name")
+    keys = {action["key"] for action in persona.get("recommended_actions", [])}
+    if persona.get("value_tier") in LOW_TIERS and keys & set(VIP_ACTIONS):
+        problems.append(f"{name!r}: {sorted(keys & set(VIP_ACTIONS))} for a {persona['value_tier']} value cluster")
+    lapsed = sum(mix.get(segment, 0.0) for segment in LAPSED_SEGMENTS)
+    if (lapsed > MAJORITY or persona.get("dominant_segment") in LAPSED_SEGMENTS) and not keys & set(WIN_BACK_ACTIONS):
+        problems.append(f"{name!r}: {lapsed:.0%} at risk or hibernating but no win-back action")
     return problems
 
 
@@ -272,10 +347,12 @@ def aligned_features(result, features: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _cluster_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per-cluster size, value numbers, segment mix and rule metrics (index = cluster id)."""
+def _cluster_table(frame: pd.DataFrame, noise: np.ndarray | None = None) -> pd.DataFrame:
+    """Per-cluster size, value numbers, segment mix, rule metrics and, for density methods, the
+    number of noise customers absorbed (index = cluster id)."""
     frame = frame.assign(
         _returned=frame["return_rate"].fillna(0) * frame["monetary"],
+        _noise=False if noise is None else np.asarray(noise, dtype=bool),
     )
     grouped = frame.groupby("cluster", sort=True)
     table = pd.DataFrame({
@@ -286,6 +363,7 @@ def _cluster_table(frame: pd.DataFrame) -> pd.DataFrame:
         "avg_frequency": grouped["frequency"].mean(),
         "avg_recency_days": grouped["recency_days"].mean(),
         "avg_order_value": grouped["avg_order_value"].mean(),
+        "noise_count": grouped["_noise"].sum(),
     })
     total_revenue = table["revenue"].sum()
     customer_share = table["size"] / table["size"].sum()
@@ -295,6 +373,7 @@ def _cluster_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["value_index"] = revenue_share / customer_share
     table["return_rate"] = (table["returned"] / table["revenue"]).where(table["revenue"] > 0, 0.0)
     mix = pd.crosstab(frame["cluster"], frame["segment"].astype(str), normalize="index")
+    table["has_noise"] = noise is not None
     table["segment_mix"] = pd.Series(
         {c: _sorted_shares(mix.loc[c]) for c in mix.index}
     )
@@ -328,8 +407,9 @@ def _country_table(frame: pd.DataFrame) -> dict[str, pd.DataFrame] | None:
     return {"share": share, "lift": share.div(overall, axis=1)}
 
 
-def _behaviour_candidates(frame: pd.DataFrame) -> dict[int, list[str]]:
-    """Per cluster, behavioural adjectives ordered by how far the cluster mean is from the overall."""
+def _behaviour_candidates(frame: pd.DataFrame) -> dict[int, list[tuple[str, str]]]:
+    """Per cluster, (behavioural adjective, reason) ordered by how far the cluster mean is from the
+    overall mean."""
     traits = [t for t in BEHAVIOUR_TRAITS if t[0] in frame.columns]
     if not traits:
         return {}
@@ -343,8 +423,9 @@ def _behaviour_candidates(frame: pd.DataFrame) -> dict[int, list[str]]:
         for feature, above, below in traits:
             value = row[feature]
             if pd.notna(value) and value > 0 and abs(math.log(value)) >= math.log(MIN_BEHAVIOUR_RATIO):
-                scored.append((-abs(math.log(value)), above if value > 1 else below))
-        candidates[int(cluster_id)] = [adjective for _, adjective in sorted(scored)]
+                reason = f"mean {feature} {value:.2f}x the overall mean"
+                scored.append((-abs(math.log(value)), above if value > 1 else below, reason))
+        candidates[int(cluster_id)] = [(adjective, reason) for _, adjective, reason in sorted(scored)]
     return candidates
 
 
@@ -375,17 +456,22 @@ def _best_match_summary(truth: pd.DataFrame) -> dict:
 # --- one persona ---------------------------------------------------------------------------------
 
 
-def _persona(cluster_id, row, n_customers, departments, classes, countries) -> dict:
-    """Persona fields of one cluster; the name is assigned afterwards (it depends on all clusters)."""
+def _persona(cluster_id, row, n_customers, departments, classes, countries, base_return_rate) -> dict:
+    """Persona fields of one cluster; name and description are added afterwards (the name depends
+    on all clusters)."""
     value_index = _num(row["value_index"])
     tier = tier_for(value_index)
     mix = row["segment_mix"]
+    return_rate = float(row["return_rate"])
     persona = {
         "cluster_id": cluster_id,
         "size": int(row["size"]),
         "percentage": _num(100.0 * row["size"] / n_customers, 2),
         "value_tier": tier,
         "dominant_segment": next(iter(mix)),
+        "high_returns": bool(
+            return_rate >= HIGH_RETURN_MIN and return_rate >= HIGH_RETURN_FACTOR * base_return_rate
+        ),
         "value": {
             "revenue_share": _num(row["revenue_share"]),
             "value_index": value_index,
@@ -393,11 +479,16 @@ def _persona(cluster_id, row, n_customers, departments, classes, countries) -> d
             "avg_frequency": _num(row["avg_frequency"], 2),
             "avg_recency_days": _num(row["avg_recency_days"], 1),
             "avg_order_value": _num(row["avg_order_value"], 2),
-            "return_rate": _num(row["return_rate"]),
+            "return_rate": _num(return_rate),
         },
         "behaviour": {"top_departments": _top(departments, cluster_id)},
         "rfm_segment_mix": {k: _num(v) for k, v in mix.items()},
     }
+    if row["has_noise"]:
+        persona["absorbed_noise"] = {
+            "count": int(row["noise_count"]),
+            "share": _num(row["noise_count"] / row["size"]),
+        }
     distinctive = _distinctive(departments, cluster_id)
     if distinctive:
         persona["behaviour"]["distinctive_department"] = {
@@ -414,14 +505,13 @@ def _persona(cluster_id, row, n_customers, departments, classes, countries) -> d
             "concentration": concentration_label(top_countries[0]["share"] if top_countries else 0.0),
         }
     metrics = {metric: float(row[metric]) for metric in RULE_SEGMENT_GROUPS}
-    metrics["return_rate"] = float(row["return_rate"])
+    metrics["return_rate"] = return_rate
     metrics["value_index"] = value_index
     top_departments = persona["behaviour"]["top_departments"]
     if top_departments:
         metrics["top_department_share"] = top_departments[0]["share"]
     context = {"top_department": top_departments[0]["name"] if top_departments else ""}
-    persona["recommended_actions"] = recommend_actions(metrics, context)
-    persona["description"] = _describe(persona)
+    persona["recommended_actions"] = recommend_actions(metrics, context, tier)
     return persona
 
 
@@ -434,22 +524,30 @@ def concentration_label(top_country_share: float) -> str:
     return "Low"
 
 
-def recommend_actions(metrics: dict[str, float], context: dict[str, str] | None = None) -> list[dict]:
-    """Actions of every rule in ACTION_RULES that fires on `metrics`, each with its trigger."""
+def recommend_actions(
+    metrics: dict[str, float], context: dict[str, str] | None = None, tier: str | None = None
+) -> list[dict]:
+    """Actions of every rule in ACTION_RULES that fires on `metrics` (and, for tier-bound rules,
+    on the cluster's `tier`), each with its trigger."""
     actions = []
     for rule in ACTION_RULES:
         value = metrics.get(rule.metric)
         if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        if rule.tiers is not None and tier not in rule.tiers:
             continue
         fires = value >= rule.threshold if rule.operator == ">=" else value < rule.threshold
         if not fires:
             continue
         label, as_percent = RULE_METRICS[rule.metric]
         shown = (lambda x: f"{x:.1%}") if as_percent else (lambda x: f"{x:.2f}")
+        reason = f"{label} is {shown(value)} ({rule.operator} {shown(rule.threshold)})"
+        if rule.tiers is not None:
+            reason += f" in a {tier} value cluster"
         actions.append({
             "key": rule.key,
             "action": rule.action.format(**(context or {})),
-            "reason": f"{label} is {shown(value)} ({rule.operator} {shown(rule.threshold)})",
+            "reason": reason,
             "metric": rule.metric,
             "value": _num(value),
             "operator": rule.operator,
@@ -470,7 +568,8 @@ def _describe(persona: dict) -> str:
         f"({v['avg_order_value']:,.2f} per order).",
     ]
     segments = list(persona["rfm_segment_mix"].items())
-    segment_text = f"Most are {_segment_phrase(segments[0][0])} ({segments[0][1]:.0%})"
+    lead = "Most are" if segments[0][1] > MAJORITY else "The largest group are"
+    segment_text = f"{lead} {_segment_phrase(segments[0][0])} ({segments[0][1]:.0%})"
     if len(segments) > 1:
         segment_text += f", followed by {_segment_phrase(segments[1][0])} ({segments[1][1]:.0%})"
     parts.append(segment_text + ".")
@@ -486,7 +585,14 @@ def _describe(persona: dict) -> str:
                 f"({distinctive['share']:.0%}, {distinctive['lift']:.2f}x the overall share)."
             )
         parts.append(text)
-    parts.append(f"They return {v['return_rate']:.1%} of the value they buy.")
+    returns = f"They return {v['return_rate']:.1%} of the value they buy"
+    parts.append(returns + (", well above the base rate." if persona["high_returns"] else "."))
+    noise = persona.get("absorbed_noise")
+    if noise and noise["count"]:
+        parts.append(
+            f"{noise['count']:,} of them ({noise['share']:.0%}) lie in no dense region (HDBSCAN noise) "
+            "and were assigned to this nearest cluster."
+        )
     geography = persona.get("geography")
     if geography and geography["top_countries"]:
         top = geography["top_countries"][0]
@@ -501,48 +607,103 @@ def _describe(persona: dict) -> str:
 
 
 def _assign_names(personas, departments, countries, behaviour) -> None:
-    """Give each persona a unique name; clashes get the next most distinctive trait as qualifier."""
+    """Give each persona a name that is unique without its tier, and record why each word is there.
+
+    Clusters whose names clash take qualifiers in rank order (the most valuable picks first):
+    the department they over-index on, then behavioural adjectives, then further departments or
+    countries; "cluster <id>" when nothing else tells them apart.
+    """
     parts = {p["cluster_id"]: _name_parts(p, departments, countries, behaviour) for p in personas}
-    names = {cid: _compose(part, None) for cid, part in parts.items()}
-    for name in sorted(set(names.values())):
-        clashing = [p["cluster_id"] for p in personas if names[p["cluster_id"]] == name]
-        if len(clashing) < 2:
-            continue
-        taken: set[str] = set()
-        for cid in clashing:  # personas are in rank order, so the most valuable picks first
-            qualifier = next((q for q in parts[cid]["qualifiers"] if q not in taken), None)
-            taken.add(qualifier)
-            names[cid] = _compose(parts[cid], qualifier)
-    seen: set[str] = set()
+    # Each cluster's position in its qualifier list (-1 = none yet); past the end = "cluster <id>",
+    # which is unique, so the loop ends.
+    position = dict.fromkeys(parts, -1)
+
+    def qualifier(cid: int) -> tuple[str, str] | None:
+        options = parts[cid]["qualifiers"]
+        if position[cid] < 0:
+            return None
+        if position[cid] < len(options):
+            return options[position[cid]]
+        return f"cluster {cid}", "nothing else in its numbers tells it apart"
+
+    while True:
+        bases = {cid: _base_name(parts[cid], qualifier(cid)) for cid in parts}
+        groups = [[p["cluster_id"] for p in personas if bases[p["cluster_id"]] == base]
+                  for base in dict.fromkeys(bases.values())]
+        groups = [group for group in groups if len(group) > 1]
+        if not groups:
+            break
+        for group in groups:
+            taken: set[str] = set()
+            for cid in group:  # personas are in rank order, so the most valuable picks first
+                position[cid] += 1
+                while position[cid] < len(parts[cid]["qualifiers"]) and qualifier(cid)[0] in taken:
+                    position[cid] += 1
+                taken.add(qualifier(cid)[0])
     for persona in personas:
         cid = persona["cluster_id"]
-        name = names[cid]
-        if name in seen or list(names.values()).count(name) > 1:
-            name = _compose(parts[cid], f"cluster {cid}")
-        seen.add(name)
-        persona["persona_name"] = name
+        part = parts[cid]
+        chosen = qualifier(cid)
+        persona["persona_name"] = f"{_base_name(part, chosen)} [{part['tier']} VALUE]"
+        persona["name_basis"] = {**part["basis"], **(
+            {"qualifier": chosen[0], "qualifier_reason": chosen[1]} if chosen else {}
+        )}
+
+
+def _base_name(parts: dict, qualifier: tuple[str, str] | None) -> str:
+    words = " ".join(word for word in (parts["returns"], parts["descriptor"], parts["core"]) if word)
+    return f"{words} ({qualifier[0]})" if qualifier else words
 
 
 def _name_parts(persona, departments, countries, behaviour) -> dict:
-    """Segment adjective, core noun phrase, tier and ordered qualifier candidates of one cluster."""
+    """Descriptor, core noun phrase, return flag, tier, qualifier candidates and the reason for each."""
     cid = persona["cluster_id"]
+    segment, share = next(iter(persona["rfm_segment_mix"].items()))
+    if share > MAJORITY:
+        descriptor = _segment_adjective(segment)
+        basis = {"descriptor": descriptor, "descriptor_reason": f"{_segment_phrase(segment)} are {share:.0%} of the cluster"}
+    else:
+        descriptor = MIXED_DESCRIPTOR
+        basis = {
+            "descriptor": descriptor,
+            "descriptor_reason": f"no RFM segment is a majority (largest: {_segment_phrase(segment)}, {share:.0%})",
+        }
     core, qualifiers = "Customers", []
-    department_traits = _distinctive(departments, cid)
-    country_traits = _distinctive(countries, cid)
-    if department_traits:
-        core = f"{department_traits[0]} Shoppers"
-        qualifiers += [f"+ {d}" for d in department_traits[1:]]
-        qualifiers += country_traits
-    elif country_traits:
-        core = f"Shoppers from {country_traits[0]}"
-        qualifiers += [f"+ {c}" for c in country_traits[1:]]
+    top_departments = persona["behaviour"]["top_departments"]
+    if top_departments:
+        top = top_departments[0]
+        core = f"{top['name']} Shoppers"
+        basis |= {"department": top["name"], "department_reason": f"largest share of the cluster's spend ({top['share']:.0%})"}
+        distinctive = persona["behaviour"].get("distinctive_department")
+        if distinctive and distinctive["name"] != top["name"]:
+            qualifiers.append((
+                f"over-indexes on {distinctive['name']}",
+                f"{distinctive['name']} takes {distinctive['share']:.0%} of its spend, "
+                f"{distinctive['lift']:.2f}x the share among all customers",
+            ))
+    elif countries is not None:
+        top_country = _rank_desc(countries["share"].loc[cid])[0]
+        country_share = float(countries["share"].loc[cid, top_country])
+        if country_share >= COUNTRY_MAJORITY:
+            core = f"Shoppers from {top_country}"
+            basis |= {"country": top_country, "country_reason": f"{country_share:.0%} of its customers live there"}
     qualifiers += behaviour.get(cid, [])
-    return {
-        "segment": _segment_adjective(persona["dominant_segment"]),
-        "core": core,
-        "tier": persona["value_tier"],
-        "qualifiers": qualifiers,
-    }
+    qualifiers += [
+        (f"+ {entry['name']}", f"also buys {entry['name']} ({entry['share']:.0%} of its spend)")
+        for entry in top_departments[1:]
+    ]
+    qualifiers += [
+        (f"from {name}", f"{name} is home to {countries['share'].loc[cid, name]:.0%} of its customers, "
+                         f"{countries['lift'].loc[cid, name]:.2f}x the share among all customers")
+        for name in _distinctive(countries, cid)
+    ]
+    returns = ""
+    if persona["high_returns"]:
+        returns = HIGH_RETURN_WORD
+        basis |= {"returns": returns,
+                  "returns_reason": f"returns {persona['value']['return_rate']:.1%} of what it buys"}
+    return {"descriptor": descriptor, "core": core, "returns": returns, "tier": persona["value_tier"],
+            "qualifiers": qualifiers, "basis": basis}
 
 
 def _distinctive(table, cluster_id) -> list[str]:
@@ -559,9 +720,9 @@ def _distinctive(table, cluster_id) -> list[str]:
     return [ordered[0]] + [name for name in ordered[1:] if lift[name] > 1.0]
 
 
-def _compose(parts: dict, qualifier: str | None) -> str:
-    suffix = f" ({qualifier})" if qualifier else ""
-    return f"{parts['segment']} {parts['core']}{suffix} [{parts['tier']} VALUE]"
+def segment_title(segment: str) -> str:
+    """Display name of an RFM segment: 'at_risk' -> 'at risk', 'cant_lose' -> "can't lose"."""
+    return "can't lose" if segment == "cant_lose" else segment.replace("_", " ")
 
 
 def _segment_adjective(segment: str) -> str:
@@ -600,8 +761,8 @@ def _num(value, digits: int = 4):
 
 
 _FIELD_ORDER = (
-    "persona_name", "cluster_id", "rank", "size", "percentage", "value_tier", "dominant_segment",
-    "value", "behaviour", "geography", "rfm_segment_mix", "description", "recommended_actions",
+    "persona_name", "name_basis", "cluster_id", "rank", "size", "percentage", "value_tier",
+    "dominant_segment", "high_returns", "absorbed_noise", "value", "behaviour", "geography", "rfm_segment_mix", "description", "recommended_actions",
     "best_matching_true_persona", "best_matching_true_persona_share",
 )
 

@@ -91,10 +91,19 @@ def rounded_shares(counts: np.ndarray, decimals: int, scale: float = 1.0) -> lis
     return [round(int(unit) / 10**decimals, decimals) for unit in floored]
 
 
-def build_profile(result: Any, features: pd.DataFrame, timestamp: str | None = None) -> dict:
+PERSONA_NUMBERS = ("value", "value_tier", "high_returns", "absorbed_noise", "name_basis")
+
+
+def build_profile(
+    result: Any, features: pd.DataFrame, timestamp: str | None = None, personas: dict | None = None
+) -> dict:
     """Describe every cluster of `result` with statistics of `features` (joined on customer_id).
 
-    `timestamp` defaults to now (UTC); pass one to make the profile reproducible.
+    `timestamp` defaults to now (UTC); pass one to make the profile reproducible. `personas`
+    (`personas.build_personas` of the same result) adds every number the rule-based personas use,
+    so a language model names the clusters from the same facts: per cluster `persona` (rule-based
+    name, value tier, revenue share, value index, return rate, absorbed noise, why each name word
+    was chosen) and `top_countries`; at the root the value tier thresholds and base return rate.
     """
     labels = np.asarray(result.labels).astype(np.int64)
     n_clusters = int(result.n_clusters)
@@ -134,6 +143,8 @@ def build_profile(result: Any, features: pd.DataFrame, timestamp: str | None = N
         if departments is not None:
             cluster["top_departments"] = departments[cluster_id]
         _merge_extras(cluster, cluster_extras.get(cluster_id, {}), f"cluster {cluster_id}")
+        if personas is not None:
+            cluster |= _persona_numbers(personas, cluster_id)
         clusters[f"cluster_{cluster_id}"] = cluster
 
     profile = {
@@ -150,7 +161,20 @@ def build_profile(result: Any, features: pd.DataFrame, timestamp: str | None = N
         "clusters": clusters,
     }
     _merge_extras(profile, getattr(result, "root_extras", None) or {}, "profile root")
+    if personas is not None:
+        profile["value_tier_thresholds"] = personas["value_tier_thresholds"]
+        profile["base_return_rate"] = personas.get("base_return_rate")
     return json_ready(profile)
+
+
+def _persona_numbers(personas: dict, cluster_id: int) -> dict:
+    """The rule-based persona's numbers for one cluster: {"persona": {...}, "top_countries": [...]}."""
+    persona = next(p for p in personas["personas"] if p["cluster_id"] == cluster_id)
+    numbers = {"persona": {"name": persona["persona_name"],
+                           **{key: persona[key] for key in PERSONA_NUMBERS if key in persona}}}
+    if "geography" in persona:
+        numbers["top_countries"] = persona["geography"]["top_countries"]
+    return numbers
 
 
 def _align_features(result: Any, features: pd.DataFrame, features_used: list[str]) -> pd.DataFrame:
@@ -367,6 +391,15 @@ using their purchase history. Turn each cluster into a segment the marketing tea
   loyal_customers, at_risk, hibernating, ...), derived from 1..5 quintile scores where 5 is best.
 - `top_departments`, when present, gives the departments with the largest share (0..1) of the
   members' purchase revenue.
+- `persona`, when present, is the rule-based persona of the cluster: its `name`, `value_tier`,
+  `value` (revenue_share 0..1 = the cluster's share of all revenue; value_index = revenue share /
+  customer share, compared with `value_tier_thresholds` at the root; return_rate 0..1), whether its
+  return rate is well above `base_return_rate` (`high_returns`), how many of its customers a density
+  method marked as noise (`absorbed_noise`), and why each word of the name was chosen (`name_basis`).
+  Use the same numbers; say so when your reading differs from the rule-based name.
+- `top_countries`, when present: [{{name, share 0..1 of the members, lift vs all customers}}].
+- `metadata.parameters.preparation` describes the model's scaled space: `means` and `scales` are
+  of the transformed values (keys `log1p(<feature>)` are in log1p space), not customer averages.
 - Method extras, when present: `membership_stats` (fuzzy membership degree 0..1),
   `probability_stats` and `mixture_weight` (Gaussian mixture assignment probability and weight),
   `encoded_space_stats` (distances in the autoencoder's latent space). Low memberships or

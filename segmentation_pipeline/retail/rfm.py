@@ -3,6 +3,16 @@
 RFM is both a feature source for clustering and the baseline every clustering method is
 compared with, so it has to stay cheap on tens of millions of lines: rows are reduced to
 integer customer codes once and every metric is a numpy reduction over those codes.
+
+Scores are a function of the values only: the same log in any row order, with any customer ids,
+gives every customer the same scores and segment. Each score (1..5, higher value = higher score;
+recency is scored on -recency_days) comes from value quantiles: customers with equal values form one
+block in the value order, and the block takes the quintile that holds its middle. In formula, with
+`below` customers of lower value and `equal` of the same value among n, the score is
+1 + floor(5 * (below + equal / 2) / n). So distinct values fill the five bins equally, equal values
+always get equal scores, and a bin stays empty when a tie block spans it: where half the customers
+bought once, every one-time buyer scores 2 and nobody scores 1; with one identical timestamp for all
+rows, every customer has recency score 3.
 """
 
 from __future__ import annotations
@@ -122,22 +132,13 @@ def reference_date_for(cleaned: pd.DataFrame) -> pd.Timestamp:
 
 
 def quintile_scores(values: np.ndarray) -> np.ndarray:
-    """Scores 1..5 from ranks (higher value = higher score); ties are broken by input order.
-
-    Ranking first makes the bins equal-sized even when many customers share a value (most
-    customers have frequency 1), so every score 1..5 is used once there are >= 5 values.
-    With fewer values the ranks are spread linearly over 1..5; a single value scores 3.
-    """
-    n = len(values)
-    _, dense_values = np.unique(values, return_inverse=True)
-    unique_keys = dense_values.astype(np.int64) * n + np.arange(n)  # equal values: input order decides
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[np.argsort(unique_keys)] = np.arange(1, n + 1)
-    if n >= 5:
-        return (ranks * 5 + n - 1) // n
-    if n == 1:
-        return np.full(1, 3, dtype=np.int64)
-    return (1 + np.rint((ranks - 1) * 4 / (n - 1))).astype(np.int64)
+    """Scores 1..5 from value quantiles, equal values scoring equally (the rule is in the module docstring)."""
+    values = np.asarray(values)
+    _, block, sizes = np.unique(values, return_inverse=True, return_counts=True)
+    below = np.cumsum(sizes) - sizes
+    # 1 + floor(5 * (below + equal / 2) / n), in integers: exact at the bin edges.
+    scores = 1 + (5 * (2 * below + sizes)) // (2 * max(len(values), 1))
+    return scores[block].astype(np.int64)
 
 
 def segment_for(r_scores: np.ndarray, f_scores: np.ndarray) -> pd.Index:

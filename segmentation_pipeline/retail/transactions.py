@@ -3,7 +3,9 @@
 The inbox is the upload: while it holds transaction files, all of them together (in name order) are
 the log, read with the configured column mapping; an empty inbox falls back to the configured file or
 the embedded generator. Every path goes through the same column mapping, so synthetic data exercises
-exactly the code a real export does. Each raw row also gets the month it belongs to.
+exactly the code a real export does. Each raw row also gets the month it belongs to: the month of its
+timestamp when cleaning will accept that timestamp (`cleaning.transaction_months`), else none (missing),
+so an unreadable, placeholder or future date never creates a month.
 
 Nothing here runs when the Dagster definitions load: the months of the log are found when a run is
 prepared (CLI, schedule, sensor), from a cache keyed on the files' content.
@@ -19,10 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from segmentation_pipeline import readers
-from segmentation_pipeline.cells import month_of
 from segmentation_pipeline.config import CANONICAL_COLUMNS, PipelineConfig, TransactionsSettings
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.retail import sources, synthetic
+from segmentation_pipeline.retail.cleaning import transaction_months
 from segmentation_pipeline.storage import atomic_write_text, write_parquet
 
 MONTH_COLUMN = "partition_month"
@@ -32,7 +34,7 @@ INBOX_SUFFIXES = readers.EXCEL_SUFFIXES + readers.TEXT_SUFFIXES + readers.PARQUE
 
 @dataclass(frozen=True)
 class RawTransactions:
-    table: pd.DataFrame  # canonical raw table plus the month each row belongs to (MONTH_COLUMN)
+    table: pd.DataFrame  # canonical raw table plus the month each row belongs to (MONTH_COLUMN, may be missing)
     source: str  # human description of where the rows came from
     customers: pd.DataFrame | None  # ground truth, synthetic data only
 
@@ -88,19 +90,19 @@ def log_in_force(config: PipelineConfig) -> TransactionLog:
     return TransactionLog(config.transactions, (path,) if path else (), from_inbox=False)
 
 
-def load_raw(log: TransactionLog, cache_dir: Path) -> RawTransactions:
-    """Read and map the log in force; every row is kept."""
+def load_raw(log: TransactionLog, cache_dir: Path, as_of: pd.Timestamp | str) -> RawTransactions:
+    """Read and map the log in force; every row is kept. `as_of` is the run's date (see cleaning)."""
     settings = log.settings
     if log.synthetic:
         data = _synthetic(settings, cache_dir)
         identity = {name: (name if name in data.transactions.columns else None) for name in CANONICAL_COLUMNS}
         table = sources.map_columns(data.transactions, identity, None, source="synthetic data")
-        return RawTransactions(_with_month(table), log.label(), data.customers)
+        return RawTransactions(_with_month(table, settings, as_of), log.label(), data.customers)
     tables = [_mapped_file(settings, path, cache_dir) for path in log.files]
     if log.from_inbox:
         tables = [table.assign(**{SOURCE_FILE_COLUMN: path.name}) for table, path in zip(tables, log.files)]
     table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-    return RawTransactions(_with_month(table), log.label(), None)
+    return RawTransactions(_with_month(table, settings, as_of), log.label(), None)
 
 
 def ground_truth(log: TransactionLog, cache_dir: Path) -> pd.DataFrame | None:
@@ -108,18 +110,18 @@ def ground_truth(log: TransactionLog, cache_dir: Path) -> pd.DataFrame | None:
     return _synthetic(log.settings, cache_dir).customers if log.synthetic else None
 
 
-def data_months(log: TransactionLog, cache_dir: Path) -> list[str]:
-    """The months ('YYYY-MM', sorted) in which the log has transactions.
+def data_months(log: TransactionLog, cache_dir: Path, as_of: pd.Timestamp | str) -> list[str]:
+    """The months ('YYYY-MM', sorted) in which the log has transactions with a plausible timestamp.
 
-    Synthetic data knows its months; each file is read once per content and reading settings and
-    the answer cached, so preparing a run on an unchanged export costs a hash of the file.
+    Synthetic data knows its months; each file is read once per content, reading settings and run
+    date and the answer cached, so preparing a run on an unchanged export costs a hash of the file.
     """
     if log.synthetic:
         start = pd.Period(log.settings.synthetic.start_month, freq="M")
         return [str(start + offset) for offset in range(log.settings.synthetic.months)]
     months: set[str] = set()
     for path in log.files:
-        months.update(_file_months(log.settings, path, cache_dir))
+        months.update(_file_months(log.settings, path, cache_dir, as_of))
     return sorted(months)
 
 
@@ -128,26 +130,33 @@ def _mapped_file(settings: TransactionsSettings, path: Path, cache_dir: Path) ->
     return sources.map_columns(frame, settings.columns.as_dict(), settings.timestamp_format, source=str(path))
 
 
-def _file_months(settings: TransactionsSettings, path: Path, cache_dir: Path) -> list[str]:
+def _file_months(settings: TransactionsSettings, path: Path, cache_dir: Path, as_of: pd.Timestamp | str) -> list[str]:
     if not Path(path).is_file():
         raise InputDataError(f"Transaction file '{path}' does not exist or is not a file.")
     with open(path, "rb") as handle:
         digest = hashlib.file_digest(handle, "sha256")
-    reading = settings.model_dump(include={"columns", "read_options", "timestamp_format", "encoding"})
+    reading = settings.model_dump(
+        include={"columns", "read_options", "timestamp_format", "encoding", "earliest_timestamp"}
+    )
+    reading["as_of"] = str(pd.Timestamp(as_of).date())
     digest.update(json.dumps(reading, sort_keys=True, default=str).encode())
     cached = Path(cache_dir) / f"months_{digest.hexdigest()[:16]}.json"
     if cached.exists():
         return json.loads(cached.read_text())
-    months = sorted(month_of(_mapped_file(settings, path, cache_dir)["timestamp"]).dropna().unique())
+    timestamps = _mapped_file(settings, path, cache_dir)["timestamp"]
+    months = sorted(transaction_months(timestamps, as_of, settings.cleaning_rules()).dropna().unique())
     if not months:
-        raise InputDataError(f"{path}: column `{settings.columns.timestamp}`: no timestamp could be parsed")
+        raise InputDataError(
+            f"{path}: column `{settings.columns.timestamp}`: no timestamp between "
+            f"{settings.earliest_timestamp} and the run's date {pd.Timestamp(as_of).date()}"
+        )
     atomic_write_text(cached, json.dumps(months))
     return months
 
 
-def _with_month(table: pd.DataFrame) -> pd.DataFrame:
+def _with_month(table: pd.DataFrame, settings: TransactionsSettings, as_of: pd.Timestamp | str) -> pd.DataFrame:
     table = table.copy()
-    table[MONTH_COLUMN] = month_of(table["timestamp"])
+    table[MONTH_COLUMN] = transaction_months(table["timestamp"], as_of, settings.cleaning_rules())
     return table
 
 

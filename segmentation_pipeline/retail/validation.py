@@ -5,14 +5,19 @@ The Dagster asset checks call these; keeping them here makes them testable witho
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from segmentation_pipeline.cells import MAX_UNPARSEABLE_SHARE
+from segmentation_pipeline.retail.cleaning import AmountAgreement, RejectedReason
+
 REQUIRED_RAW_COLUMNS = ("customer_id", "timestamp")
 REVENUE_ALTERNATIVES = (("amount",), ("quantity", "unit_price"))
-MAX_UNPARSEABLE_SHARE = 0.5
+MAX_REJECTED_SHARE = 0.05  # defaults of the transactions config keys of the same names
+REJECTED_REASON_WARNING_SHARE = 0.005
+TOP_REASONS = 3
 
 
 def raw_table_problems(raw: pd.DataFrame) -> list[str]:
@@ -81,6 +86,44 @@ def feature_table_problems(features: pd.DataFrame) -> list[str]:
 
 def rejected_share(raw_rows: int, rejected_rows: int) -> float:
     return rejected_rows / raw_rows if raw_rows else 0.0
+
+
+def rejected_share_problems(
+    summary: Sequence[RejectedReason], raw_rows: int, max_rejected_share: float = MAX_REJECTED_SHARE
+) -> list[str]:
+    """Blocking: more than `max_rejected_share` of the raw rows rejected means the numbers downstream
+    would describe a different population than the log. The problem names the top reasons with
+    example values, so the user sees what to fix (a column mapping, a date format, a placeholder).
+
+    `summary` is `cleaning.rejected_reasons_summary(rejected, raw_rows)` over every month of the run.
+    """
+    share = rejected_share(raw_rows, sum(reason.rows for reason in summary))
+    if share <= max_rejected_share:
+        return []
+    reasons = "; ".join(reason.describe() for reason in summary[:TOP_REASONS])
+    return [
+        f"{share:.1%} of {raw_rows:,} raw rows were rejected, more than max_rejected_share "
+        f"{max_rejected_share:.1%}. Top reasons: {reasons}"
+    ]
+
+
+def rejected_reason_warnings(
+    summary: Sequence[RejectedReason], warning_share: float = REJECTED_REASON_WARNING_SHARE
+) -> list[str]:
+    """Warnings: each reject reason holding more than `warning_share` of the raw rows, with examples."""
+    return [reason.describe() for reason in summary if reason.share > warning_share]
+
+
+def amount_agreement_warnings(agreement: AmountAgreement) -> list[str]:
+    """Warning: lines whose given amount differs from quantity x unit_price (the amount is used)."""
+    if not agreement.disagreeing_rows:
+        return []
+    examples = f", e.g. {'; '.join(agreement.examples)}" if agreement.examples else ""
+    return [
+        f"{agreement.disagreeing_rows:,} of {agreement.compared_rows:,} lines "
+        f"({agreement.disagreeing_share:.1%}) have an amount that differs from quantity x unit_price by more "
+        f"than {agreement.tolerance:.1%}; the given amount is used{examples}"
+    ]
 
 
 def unassigned_customers(labels: np.ndarray, customer_ids: np.ndarray, expected_ids: pd.Series) -> list[str]:

@@ -8,7 +8,8 @@ import pandas as pd
 from segmentation_pipeline import charts, layout, report
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
-from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs
+from segmentation_pipeline.clustering.support import SkippedMethod
+from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
 
 
 def _publish_charts(
@@ -55,10 +56,12 @@ def _charts_asset(method: str) -> dg.AssetsDefinition:
     def _charts(
         context: dg.AssetExecutionContext,
         settings: PipelineSettings,
-        result: ClusteringResult,
-        personas: dict,
+        result,  # a ClusteringResult, or SkippedMethod when the method did not run
+        personas,  # a dict, or SkippedMethod
         customer_features_enriched: pd.DataFrame,
-    ) -> dict[str, bytes]:
+    ):  # {name: PNG bytes}, or SkippedMethod
+        if isinstance(result, SkippedMethod):
+            return record_skipped(context, settings, result)
         return _publish_charts(context, settings, method, _method_charts(result, customer_features_enriched, personas))
 
     return _charts
@@ -84,12 +87,13 @@ def pipeline_charts(
     settings: PipelineSettings,
     rfm_table: pd.DataFrame,
     method_comparison: dict,
-    **results: ClusteringResult,
+    **results,  # ClusteringResult or SkippedMethod per method
 ) -> dict[str, bytes]:
+    fitted = {method: result for method, result in results.items() if not isinstance(result, SkippedMethod)}
     pngs = {
         "rfm_distributions": charts.rfm_distributions(rfm_table),
         "segment_sizes": charts.segment_sizes(rfm_table),
-        "selection_curves": charts.selection_curves(results),
+        "selection_curves": charts.selection_curves(fitted),
         "method_comparison": charts.method_comparison_chart(method_comparison, method_comparison["recommended"]),
     }
     return _publish_charts(context, settings, "pipeline", pngs)
@@ -113,14 +117,15 @@ def pipeline_charts(
     ),
 )
 def report_html(
-    context: dg.AssetExecutionContext, settings: PipelineSettings, method_comparison: dict, **inputs: dict
+    context: dg.AssetExecutionContext, settings: PipelineSettings, method_comparison: dict, **inputs
 ) -> dict:
-    personas_by_method = {m: inputs[f"{m}_personas"] for m in METHODS}
+    fitted = [m for m in METHODS if not isinstance(inputs[f"{m}_personas"], SkippedMethod)]
+    personas_by_method = {m: inputs[f"{m}_personas"] for m in fitted}
     all_charts = dict(inputs["pipeline_charts"])
-    for method in METHODS:
+    for method in fitted:
         all_charts.update(inputs[f"{method}_charts"])
     links = {"Method comparison (JSON)": layout.METHOD_COMPARISON_JSON}
-    for method in METHODS:
+    for method in fitted:
         links[f"{method} profile (JSON)"] = layout.cluster_profile(method, "json")
         links[f"{method} profile (YAML)"] = layout.cluster_profile(method, "yaml")
         links[f"{method} LLM prompt"] = layout.llm_prompt(method)

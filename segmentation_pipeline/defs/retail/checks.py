@@ -14,10 +14,12 @@ import yaml
 from segmentation_pipeline import charts, layout
 from segmentation_pipeline import report as reporting
 from segmentation_pipeline.clustering import METHODS
+from segmentation_pipeline.clustering.support import SkippedMethod
 from segmentation_pipeline.comparison import STABILITY_THRESHOLD
 from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings, load_object
 from segmentation_pipeline.retail import personas, profiles, validation
+from segmentation_pipeline.retail.cleaning import rejected_reasons_summary
 from segmentation_pipeline.storage import parquet_rows, read_parquet_parts
 
 MONTHLY_TABLES = ("raw_transactions", "cleaned_transactions", "rejected_transactions")
@@ -106,11 +108,14 @@ def required_columns_parseable(context: dg.AssetCheckExecutionContext, settings:
             description="No missing customer, quantity non-zero (negative only on returns), unit price positive.",
         ),
         dg.AssetCheckSpec(
-            "rejected_share_below_half",
+            "rejected_share_within_limit",
             asset="rejected_transactions",
-            blocking=False,
+            blocking=True,
             additional_deps=["raw_transactions"],
-            description="Warns when more than half of the raw rows were rejected: the column mapping may be wrong.",
+            description=(
+                "Fails the run when more than `transactions.max_rejected_share` of the raw rows were rejected "
+                "(a wrong mapping or a broken export), naming the top reasons with example values."
+            ),
         ),
     ],
 )
@@ -125,16 +130,17 @@ def clean_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
     if ("cleaned_transactions", "cleaned_rows_valid") in selected:
         cleaned = stored.monthly("cleaned_transactions")
         yield _result("cleaned_rows_valid", "cleaned_transactions", validation.cleaned_table_problems(cleaned))
-    if ("rejected_transactions", "rejected_share_below_half") in selected:
-        raw, rejected = totals["raw_transactions_rows"], totals["rejected_transactions_rows"]
-        share = validation.rejected_share(raw, rejected)
-        problems = [f"{share:.1%} of {raw} raw rows were rejected"] if share > 0.5 else []
+    if ("rejected_transactions", "rejected_share_within_limit") in selected:
+        raw_rows = totals["raw_transactions_rows"]
+        summary = rejected_reasons_summary(stored.monthly("rejected_transactions"), raw_rows)
+        limit = settings.config.transactions.max_rejected_share
         yield _result(
-            "rejected_share_below_half",
+            "rejected_share_within_limit",
             "rejected_transactions",
-            problems,
-            severity=dg.AssetCheckSeverity.WARN,
-            rejected_share=share,
+            validation.rejected_share_problems(summary, raw_rows, limit),
+            rejected_share=validation.rejected_share(raw_rows, totals["rejected_transactions_rows"]),
+            max_rejected_share=limit,
+            top_reasons=dg.MetadataValue.json([reason.describe() for reason in summary[:5]]),
         )
 
 
@@ -193,6 +199,9 @@ def model_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
     customers = stored.table("customer_features_basic", columns=["customer_id"])["customer_id"]
     for method in sorted({asset for asset, _ in selected}):
         result = stored.object(method)
+        if isinstance(result, SkippedMethod):
+            yield from _skipped(selected, method, result)
+            continue
         bounds = clustering.for_method(method)
         found = {
             "every_customer_assigned": validation.unassigned_customers(result.labels, result.customer_ids, customers),
@@ -206,6 +215,16 @@ def model_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
                 yield _result(name, method, problems)
         if (method, "stable_under_bootstrap") in selected:
             yield _stability(method, result)
+
+
+def _skipped(selected: set[tuple[str, str]], asset: str, skipped: SkippedMethod):
+    """A method that did not run has nothing to check: its checks pass and say why."""
+    for selected_asset, check in sorted(selected):
+        if selected_asset == asset:
+            yield dg.AssetCheckResult(
+                check_name=check, asset_key=asset, passed=True,
+                description=f"skipped: {skipped.reason}", metadata={"skipped": skipped.reason},
+            )
 
 
 def _stability(method: str, result) -> dg.AssetCheckResult:
@@ -240,6 +259,9 @@ def profile_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSet
     stored = _Stored(context, settings)
     for asset, check in sorted(_selected(context)):
         method = asset.removesuffix("_profile")
+        if isinstance(skipped := stored.object(asset), SkippedMethod):
+            yield from _skipped({(asset, check)}, asset, skipped)
+            continue
         try:
             from_json = json.loads(stored.text(layout.cluster_profile(method, "json")))
             from_yaml = yaml.safe_load(stored.text(layout.cluster_profile(method, "yaml")))
@@ -271,6 +293,9 @@ def persona_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSet
     for asset, check in sorted(_selected(context)):
         method = asset.removesuffix("_personas")
         built, result = stored.object(asset), stored.object(method)
+        if isinstance(built, SkippedMethod):
+            yield from _skipped({(asset, check)}, asset, built)
+            continue
         yield _result(check, asset, personas.validate_personas(built, result.n_clusters))
 
 
@@ -294,6 +319,9 @@ def chart_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
     stored = _Stored(context, settings)
     for asset, check in sorted(_selected(context)):
         pngs = stored.object(asset)
+        if isinstance(pngs, SkippedMethod):
+            yield from _skipped({(asset, check)}, asset, pngs)
+            continue
         yield _result(check, asset, _png_problems(pngs), charts=len(pngs))
 
 
@@ -324,7 +352,8 @@ def shows_every_persona_and_chart(
     shown = reporting.report_references(stored.text(layout.REPORT))
     recommended = stored.object(f"{report['recommended']}_personas")
     expected_personas = [p["persona_name"] for p in recommended["personas"]]
-    expected_charts = {name for asset in CHART_ASSETS for name in stored.object(asset)}
+    charts_by_asset = {asset: stored.object(asset) for asset in CHART_ASSETS}
+    expected_charts = {name for pngs in charts_by_asset.values() if isinstance(pngs, dict) for name in pngs}
     problems = [f"persona {name!r} is missing" for name in expected_personas if name not in shown["personas"]]
     problems += [f"chart {name!r} is missing" for name in sorted(expected_charts - set(shown["charts"]))]
     problems += [f"external reference {ref!r}" for ref in shown["external_references"]]

@@ -5,8 +5,9 @@ import pandas as pd
 
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_CHANGED_MONTHS
 from segmentation_pipeline.orchestration.partitions import transaction_months
-from segmentation_pipeline.orchestration.resources import PipelineSettings
-from segmentation_pipeline.retail.cleaning import REJECT_REASONS, clean_transactions
+from segmentation_pipeline.orchestration.resources import PipelineSettings, run_date
+from segmentation_pipeline.retail import validation
+from segmentation_pipeline.retail.cleaning import REJECT_REASONS, clean_transactions, rejected_reasons_summary
 
 REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.items())
 
@@ -36,9 +37,29 @@ REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.it
     },
 )
 def clean(context: dg.AssetExecutionContext, settings: PipelineSettings, raw_transactions: pd.DataFrame):
-    result = clean_transactions(
-        raw_transactions, drop_exact_duplicates=settings.config.transactions.drop_exact_duplicates
+    transactions = settings.config.transactions
+    result = clean_transactions(raw_transactions, as_of=run_date(context), rules=transactions.cleaning_rules())
+    summary = rejected_reasons_summary(result.rejected, len(raw_transactions))
+    warnings = validation.rejected_reason_warnings(summary, transactions.rejected_reason_warning_share)
+    warnings += validation.amount_agreement_warnings(result.amount_agreement)
+    for warning in warnings:
+        context.log.warning(warning)
+    agreement = result.amount_agreement
+    yield dg.Output(
+        result.cleaned,
+        "cleaned_transactions",
+        metadata={
+            "returns": int(result.cleaned["is_return"].sum()),
+            "amount_checked_rows": agreement.compared_rows,
+            "amount_disagreeing_rows": agreement.disagreeing_rows,
+        },
     )
-    reasons = dg.MetadataValue.json({k: int(v) for k, v in result.reason_counts.items()})
-    yield dg.Output(result.cleaned, "cleaned_transactions", metadata={"returns": int(result.cleaned["is_return"].sum())})
-    yield dg.Output(result.rejected, "rejected_transactions", metadata={"rows_per_reason": reasons})
+    yield dg.Output(
+        result.rejected,
+        "rejected_transactions",
+        metadata={
+            "rows_per_reason": dg.MetadataValue.json({k: int(v) for k, v in result.reason_counts.items()}),
+            "metric/rejected_share": len(result.rejected) / len(raw_transactions) if len(raw_transactions) else 0.0,
+            "warnings": dg.MetadataValue.json(warnings),
+        },
+    )

@@ -5,7 +5,7 @@ import pandas as pd
 
 from segmentation_pipeline.orchestration.conventions import OWNERS
 from segmentation_pipeline.orchestration.partitions import transaction_months
-from segmentation_pipeline.orchestration.resources import PipelineSettings
+from segmentation_pipeline.orchestration.resources import PipelineSettings, run_date
 from segmentation_pipeline.retail.transactions import MONTH_COLUMN, ground_truth, load_raw, log_in_force
 
 
@@ -19,18 +19,24 @@ from segmentation_pipeline.retail.transactions import MONTH_COLUMN, ground_truth
         "Every row of the transaction log in force, mapped to the canonical columns, one parquet file per "
         "month: the files dropped in the inbox folder when it holds any (all of them, with a `source_file` "
         "column), else the configured file or the embedded synthetic data. Rows without a usable month "
-        "(timestamp missing or unreadable) are kept in the first month so cleaning rejects and counts "
-        "them: nothing is lost."
+        "(timestamp missing, unreadable, before `transactions.earliest_timestamp` or after the run's date) "
+        "create no month: they are kept in the first month, where cleaning rejects and counts them."
     ),
 )
 def raw_transactions(context: dg.AssetExecutionContext, settings: PipelineSettings) -> pd.DataFrame:
-    raw = load_raw(log_in_force(settings.config), settings.cache_dir())
+    raw = load_raw(log_in_force(settings.config), settings.cache_dir(), run_date(context))
     table = raw.table
     registered = context.instance.get_dynamic_partitions(transaction_months.name)
+    without_month = int(table[MONTH_COLUMN].isna().sum())
     table[MONTH_COLUMN] = table[MONTH_COLUMN].fillna(registered[0])
     outside = int((~table[MONTH_COLUMN].isin(registered)).sum())
     context.add_output_metadata(
-        {"source": raw.source, "source_rows": len(table), "rows_outside_partitions": dg.MetadataValue.int(outside)}
+        {
+            "source": raw.source,
+            "source_rows": len(table),
+            "rows_without_month": dg.MetadataValue.int(without_month),
+            "rows_outside_partitions": dg.MetadataValue.int(outside),
+        }
     )
     return table[table[MONTH_COLUMN].isin(context.partition_keys)].reset_index(drop=True)
 

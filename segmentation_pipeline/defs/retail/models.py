@@ -10,7 +10,9 @@ from segmentation_pipeline.clustering import METHODS, ClusteringResult, run_meth
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.orchestration.metadata import numeric_metadata
-from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs
+from segmentation_pipeline.clustering.support import SkippedMethod, skip_reason
+from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
 from segmentation_pipeline.storage import atomic_write_text, write_parquet
 
 METHOD_DESCRIPTIONS = {
@@ -39,8 +41,14 @@ def _model_asset(method: str) -> dg.AssetsDefinition:
     )
     def _fit(
         context: dg.AssetExecutionContext, settings: PipelineSettings, customer_features_basic: pd.DataFrame
-    ) -> ClusteringResult:
-        result = run_method(method, customer_features_basic, settings.config.clustering_settings())
+    ):  # a ClusteringResult, or SkippedMethod
+        config = settings.config
+        clustering = config.clustering_settings()
+        enabled = config.clustering.enabled_methods()
+        reason = skip_reason(method, enabled, len(customer_features_basic), clustering)
+        if reason:
+            return record_skipped(context, settings, SkippedMethod(method, reason))
+        result = run_method(method, customer_features_basic, clustering)
         staging = settings.staging(context.run.run_id)
         files = [layout.model_bundle(method), layout.cluster_assignments(method)]
         result.bundle.save(staging.path(files[0]))
@@ -54,6 +62,7 @@ def _model_asset(method: str) -> dg.AssetsDefinition:
             n_clusters=result.n_clusters,
             parameters=dg.MetadataValue.json(result.params),
             selection_curve=dg.MetadataValue.json(result.selection_curve),
+            fit_warnings=dg.MetadataValue.json(result.warnings),
             **numeric_metadata(result.metrics),
         )
         return result
@@ -81,13 +90,18 @@ def method_comparison(
     context: dg.AssetExecutionContext,
     settings: PipelineSettings,
     ground_truth_customers: pd.DataFrame,
-    **results: ClusteringResult,
+    **results,  # ClusteringResult or SkippedMethod per method
 ) -> dict:
+    fitted = [result for result in results.values() if not isinstance(result, SkippedMethod)]
+    skipped = {result.method: result.reason for result in results.values() if isinstance(result, SkippedMethod)}
+    if not fitted:
+        reasons = "; ".join(f"{method}: {reason}" for method, reason in skipped.items())
+        raise InputDataError(f"customer features: no clustering method could run ({reasons})")
     truth = None
     if len(ground_truth_customers):
         truth = ground_truth_customers.set_index("customer_id")["persona"]
-    compared = comparison.compare_methods(list(results.values()), truth=truth)
-    summary = comparison.comparison_to_dict(compared)
+    compared = comparison.compare_methods(fitted, truth=truth)
+    summary = comparison.comparison_to_dict(compared, skipped)
     staging = settings.staging(context.run.run_id)
     files = [layout.table("method_comparison"), layout.METHOD_COMPARISON_JSON]
     write_parquet(compared.table, staging.path(files[0]))
@@ -99,6 +113,7 @@ def method_comparison(
         compared.table,
         recommended=compared.recommended,
         recommendation_reason=compared.recommendation_reason,
+        skipped_methods=dg.MetadataValue.json(skipped),
         comparison=dg.MetadataValue.md(compared.table.round(4).to_markdown(index=False)),
         pairwise_ari=dg.MetadataValue.md(compared.pairwise_ari.round(3).to_markdown()),
     )

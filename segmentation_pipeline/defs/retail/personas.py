@@ -9,7 +9,8 @@ from segmentation_pipeline import layout
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
-from segmentation_pipeline.orchestration.resources import LLMNarrator, PipelineSettings, record_outputs
+from segmentation_pipeline.clustering.support import SkippedMethod
+from segmentation_pipeline.orchestration.resources import LLMNarrator, PipelineSettings, record_outputs, record_skipped
 from segmentation_pipeline.retail import personas, profiles
 from segmentation_pipeline.retail.features import CLASS_VALUE_PREFIX
 from segmentation_pipeline.storage import atomic_write_text, write_csv
@@ -35,10 +36,12 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         settings: PipelineSettings,
         llm: LLMNarrator,
-        result: ClusteringResult,
-        profile: dict,
+        result,  # a ClusteringResult, or SkippedMethod when the method did not run
+        profile,  # a dict, or SkippedMethod
         customer_features_enriched: pd.DataFrame,
-    ) -> dict:
+    ):  # a dict, or SkippedMethod
+        if isinstance(result, SkippedMethod):
+            return record_skipped(context, settings, result)
         built = personas.build_personas(result, customer_features_enriched)
         built["llm_narrative"] = llm.narrate(profiles.llm_prompt(profile), context.log)
         staging = settings.staging(context.run.run_id)

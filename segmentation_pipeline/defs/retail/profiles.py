@@ -8,7 +8,8 @@ import pandas as pd
 from segmentation_pipeline import layout
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
-from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs
+from segmentation_pipeline.clustering.support import SkippedMethod
+from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
 from segmentation_pipeline.retail import profiles
 from segmentation_pipeline.storage import atomic_write_text
 
@@ -32,9 +33,11 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
     def _profile(
         context: dg.AssetExecutionContext,
         settings: PipelineSettings,
-        result: ClusteringResult,
+        result,  # a ClusteringResult, or SkippedMethod when the method did not run
         customer_features_basic: pd.DataFrame,
-    ) -> dict:
+    ):  # a dict, or SkippedMethod
+        if isinstance(result, SkippedMethod):
+            return record_skipped(context, settings, result)
         timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         profile = profiles.build_profile(result, customer_features_basic, timestamp=timestamp)
         staging = settings.staging(context.run.run_id)
