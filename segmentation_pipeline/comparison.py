@@ -30,6 +30,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer
+from segmentation_pipeline.clustering.runner import run_feature_sets, unavailable_feature_sets
 from segmentation_pipeline.clustering.selection import sample_rows
 from segmentation_pipeline.jsonable import json_ready
 
@@ -273,3 +274,26 @@ def comparison_to_dict(comparison: Comparison, skipped: dict[str, str] | None = 
             "skipped": dict(skipped or {}),
         }
     )
+
+
+@dataclass
+class MethodRuns:
+    """Every feature-set run of one method and the one that stands for it (the recommendation rule
+    restricted to this method): its bundle, personas, profile and charts are the method's."""
+
+    method: str
+    runs: dict[str, Any]  # feature set -> ClusteringResult
+    preferred: str
+    unavailable: dict[str, str]  # feature set -> why this customer table cannot feed it
+
+    @property
+    def result(self):
+        return self.runs[self.preferred]
+
+
+def method_runs(method: str, features: pd.DataFrame, settings) -> MethodRuns:
+    """Fit `method` on every configured feature set the table can feed and pick its preferred run."""
+    runs = run_feature_sets(method, features, settings)
+    preferred = compare_methods(list(runs.values())).recommended_feature_set
+    unavailable = unavailable_feature_sets(features, settings.for_method(method))
+    return MethodRuns(method, runs, preferred, unavailable)

@@ -54,6 +54,11 @@ def llm_prompt(method: str) -> str:
     return f"profiles/{method}_llm_prompt.md"
 
 
+def llm_narrative(method: str) -> str:
+    """The LLM's answer to the prompt, when the optional narrative is enabled and the endpoint answered."""
+    return f"profiles/{method}_llm_narrative.md"
+
+
 METHOD_COMPARISON_JSON = "profiles/method_comparison.json"
 
 

@@ -125,12 +125,15 @@ def build_report(
     recommended: str,
     title: str = DEFAULT_TITLE,
     run_info: dict | None = None,
+    narratives: dict[str, dict] | None = None,
 ) -> str:
     """The complete HTML document.
 
     `charts` maps names like "pipeline/rfm_distributions" or "kmeans/scatter" to PNG bytes;
     `links` maps a label to the relative path of a data file; `run_info` adds header lines
-    (e.g. data source, customers, run time) and is left out by default so output stays reproducible.
+    (e.g. data source, customers, run time) and is left out by default so output stays reproducible;
+    `narratives` maps a method to its optional LLM narrative ({"status", "text"}), so the page says
+    whether one was asked for, and why it is missing when the endpoint failed.
     """
     if recommended not in personas_by_method:
         raise ValueError(f"recommended method {recommended!r} has no personas in personas_by_method")
@@ -150,6 +153,8 @@ def build_report(
         _comparison_section(comparison, recommended, take([n for n in charts if n == COMPARISON_CHART])),
         _personas_section(personas_by_method[recommended], recommended),
     ]
+    if narratives:
+        sections.append(_narratives_section(narratives, recommended))
     overview = [n for n in charts if n.startswith(PIPELINE_PREFIX) and n != COMPARISON_CHART]
     if overview:
         sections.append(_section("overview", "Data and model selection", take(overview)))
@@ -243,6 +248,14 @@ def _numbered_matrix(matrix: dict[str, dict]) -> str:
         for i, name in enumerate(names, start=1)
     )
     return f'<div class="wide"><table>{header}{rows}</table></div>'
+
+
+def _narratives_section(narratives: dict[str, dict], recommended: str) -> str:
+    """Status of the optional LLM narrative per method, and the recommended method's text."""
+    items = "".join(f"<li><strong>{_e(method)}</strong>: {_e(entry['status'])}</li>" for method, entry in narratives.items())
+    text = (narratives.get(recommended) or {}).get("text")
+    body = f"<ul>{items}</ul>" + (f"<h3>{_e(recommended)}</h3><pre>{_e(text)}</pre>" if text else "")
+    return _section("narratives", "LLM narratives", body)
 
 
 def _personas_section(personas_dict: dict, method: str) -> str:

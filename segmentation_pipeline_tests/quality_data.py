@@ -21,7 +21,7 @@ EMBEDDED_DEFAULT = {"customers": 2000, "months": 12, "seed": 42, "start_month": 
 
 
 def _features(raw: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
-    cleaned = cleaning.clean_transactions(raw).cleaned
+    cleaned = cleaning.clean_transactions(raw, as_of="2030-01-01").cleaned
     basic = features.basic_features(cleaned, rfm.compute_rfm(cleaned))
     return features.enriched_features(cleaned, basic, customers)
 

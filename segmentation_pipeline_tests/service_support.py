@@ -37,7 +37,7 @@ def customer_features(customers: int = 500, months: int = 6, seed: int = 7) -> p
     data = synthetic.generate(customers=customers, months=months, seed=seed)
     identity = {name: (name if name in data.transactions.columns else None) for name in CANONICAL_COLUMNS}
     raw = sources.map_columns(data.transactions, identity, None, source="synthetic data")
-    cleaned = cleaning.clean_transactions(raw).cleaned
+    cleaned = cleaning.clean_transactions(raw, as_of="2030-01-01").cleaned
     return features.basic_features(cleaned, rfm.compute_rfm(cleaned))
 
 

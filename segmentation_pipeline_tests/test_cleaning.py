@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from segmentation_pipeline.cells import month_of
-from segmentation_pipeline.retail import sources
 from segmentation_pipeline.retail.cleaning import REJECT_REASONS, CleaningRules, clean_transactions
 from segmentation_pipeline.readers import read_table
 from segmentation_pipeline.retail.sources import map_columns

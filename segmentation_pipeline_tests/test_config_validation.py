@@ -43,7 +43,7 @@ def error_lines(data: dict) -> list[str]:
         ({"log1p_features": ["class_value:Tools"]}, "clustering.log1p_features: 'class_value:Tools': not a numeric"),
         ({"features": "frequency"}, "clustering.features: Input should be a valid tuple (got 'frequency')"),
         ({"kmeans_n_init": 2.5}, "clustering.kmeans_n_init: Input should be a valid integer"),
-        ({"bogus": 1}, "clustering.bogus: unknown key (allowed: features, log1p_features, k_min"),
+        ({"bogus": 1}, "clustering.bogus: unknown key (allowed: features, log1p_features, feature_sets"),
     ],
 )  # fmt: skip
 def test_a_clustering_error_names_the_one_key(clustering, expected):
@@ -82,7 +82,7 @@ def test_several_problems_are_all_reported():
 def test_the_shipped_config_loads_with_every_method_enabled():
     config = load_config()
     assert config.clustering.enabled_methods() == tuple(METHODS)
-    assert config.clustering_settings().for_method("gmm").gmm_covariance_type == "tied"
+    assert config.clustering_settings().for_method("fuzzy_cmeans").fuzziness == 2.0
 
 
 def test_cleaning_keys_default_and_validate():

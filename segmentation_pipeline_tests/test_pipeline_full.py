@@ -13,17 +13,20 @@ from segmentation_pipeline.publication import OutputFolder, file_sha256
 from segmentation_pipeline_tests.conftest import write_config
 
 
-def test_full_graph_materializes_and_every_check_passes(small_config, tmp_path):
-    definitions = build_definitions(small_config)
+def test_full_graph_materializes_and_every_check_passes(tmp_path):
+    """The embedded default data, as a fresh clone runs it: every check passes, warnings included
+    (so every method is stable under bootstrap), and the recommendation finds the real groups."""
+    config = write_config(tmp_path, transactions={"source": "synthetic"})
+    definitions = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
     lines: list[str] = []
-    outcome = run_graph(small_config, instance=instance, emit=lines.append)
+    outcome = run_graph(config, instance=instance, emit=lines.append)
 
     assert outcome.success, outcome.errors + outcome.failed_checks
     assert outcome.failed_checks == [] and outcome.warnings == [] and outcome.errors == []
     graph = definitions.resolve_asset_graph()
     all_assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert outcome.assets == len(all_assets) == 31
+    assert outcome.assets == len(all_assets) == 33
     # Every asset check of the graph ran once and passed, blocking or not.
     evaluations = instance.get_records_for_run(outcome.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     evaluated = {(r.event_log_entry.dagster_event.event_specific_data.asset_key.to_user_string(),
@@ -72,6 +75,9 @@ def test_full_graph_materializes_and_every_check_passes(small_config, tmp_path):
         assignments = pd.read_parquet(out / "tables" / f"{method}_cluster_assignments.parquet")
         predicted = bundle.predict(features.set_index("customer_id").loc[assignments["customer_id"]].reset_index())
         assert (predicted.labels == assignments["cluster"].to_numpy()).all(), method
+    summary = json.loads((out / "profiles" / "method_comparison.json").read_text())
+    recommended = next(row for row in summary["methods"] if row["run"] == summary["recommended_run"])
+    assert recommended["ari_vs_truth"] >= 0.80, summary["recommended_run"]
     html = (out / "report.html").read_text()
     assert "http://" not in html and "https://" not in html
     assert len(list((out / "charts").glob("*.png"))) >= 4 + 2 * len(METHODS)

@@ -49,7 +49,7 @@ class PurchaseMix:
     @classmethod
     def fit(cls, frame: pd.DataFrame, columns: Sequence[str], components: int, weight: float,
             behaviour_variance: float) -> tuple[PurchaseMix, np.ndarray]:
-        roots = _root_shares(frame, tuple(columns))
+        roots = _root_shares(_spend_matrix(frame, tuple(columns)))
         pca = PCA(n_components=min(components, len(columns), len(frame)), random_state=0)
         reduced = pca.fit_transform(roots)
         variance = float(reduced.var(axis=0).sum())
@@ -61,7 +61,11 @@ class PurchaseMix:
         return [f"{MIX_COMPONENT_PREFIX}{index}" for index in range(1, self.pca.n_components_ + 1)]
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.pca.transform(_root_shares(frame, self.columns)) * self.scale
+        return self.transform_values(_spend_matrix(frame, self.columns))
+
+    def transform_values(self, spend: np.ndarray) -> np.ndarray:
+        """The block of validated spend values laid out as (rows, `columns`)."""
+        return self.pca.transform(_root_shares(spend)) * self.scale
 
     def describe(self) -> dict:
         return {
@@ -122,16 +126,20 @@ class FeatureTransform:
         return np.hstack([prepared, self.mix.transform(frame)]) if self.mix else prepared
 
     def transform_values(self, values: np.ndarray) -> np.ndarray:
-        """The prepared matrix of raw values already laid out as (rows, `features`) floats.
+        """The prepared matrix of raw values already laid out as (rows, `input_columns`) floats.
 
         The same preparation as `transform` without going through a DataFrame, for callers that
         hold validated numbers (finite; log1p features > -1) and need one row in microseconds, such
         as a prediction service; `transform` stays the checked path for tables.
         """
-        logged = np.array(values, dtype=float)  # a copy: the caller's values stay raw
+        values = np.asarray(values, dtype=float)
+        logged = values[:, : len(self.features)].copy()  # a copy: the caller's values stay raw
         columns = [position for position, name in enumerate(self.features) if name in self.log1p_features]
         logged[:, columns] = np.log1p(logged[:, columns])
-        return self.scaler.transform(logged)
+        prepared = self.scaler.transform(logged)
+        if not self.mix:
+            return prepared
+        return np.hstack([prepared, self.mix.transform_values(values[:, len(self.features) :])])
 
     def describe(self) -> dict:
         """What was done, for the result's params. The scaler's means and scales are those of the
@@ -186,13 +194,16 @@ def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str
     return matrix
 
 
-def _root_shares(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
-    """Square roots of each customer's spend shares over `columns` (all zero without spend).
-
-    Negative cells (net returns) count as no spend; missing columns or non-numeric cells raise
-    naming the column, like the behaviour features.
-    """
+def _spend_matrix(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """The spend columns as floats, missing cells as no spend; missing columns or non-numeric cells
+    raise naming the column, like the behaviour features."""
     present = frame[[column for column in columns if column in frame.columns]].fillna(0.0)
-    spend = np.clip(_log_matrix(present, columns, ()), 0.0, None)
+    return _log_matrix(present, columns, ())
+
+
+def _root_shares(spend: np.ndarray) -> np.ndarray:
+    """Square roots of each customer's spend shares (all zero without spend); negative cells (net
+    returns) count as no spend."""
+    spend = np.clip(spend, 0.0, None)
     totals = spend.sum(axis=1, keepdims=True)
     return np.sqrt(np.divide(spend, totals, out=np.zeros_like(spend), where=totals > 0))

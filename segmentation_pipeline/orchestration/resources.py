@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
@@ -173,6 +174,12 @@ def load_object(settings: PipelineSettings, asset: str, run_id: str | None) -> o
     return joblib.load(settings.locate(layout.stored_object(asset), run_id))
 
 
+@dataclass(frozen=True)
+class Narrative:
+    text: str | None
+    status: str  # "ok", "disabled" or "failed: <reason>"
+
+
 class LLMNarrator(dg.ConfigurableResource):
     """OpenAI-compatible chat-completions endpoint for optional persona narratives; off by default.
 
@@ -186,11 +193,13 @@ class LLMNarrator(dg.ConfigurableResource):
     timeout_seconds: float = 30.0
     temperature: float = 0.2
 
-    def narrate(self, prompt: str, log) -> str | None:
+    def narrate(self, prompt: str, log) -> Narrative:
+        """The narrative, or none with the reason: "disabled", or "failed: <why>" (logged as a warning,
+        so a silent fallback never hides an unreachable endpoint)."""
         if not self.enabled:
-            return None
+            return Narrative(None, "disabled")
         try:
-            return request_narrative(
+            text = request_narrative(
                 prompt,
                 self.base_url,
                 self.model,
@@ -200,7 +209,8 @@ class LLMNarrator(dg.ConfigurableResource):
             )
         except NarrativeError as exc:
             log.warning(f"LLM narrative skipped, using the deterministic text: {exc}")
-            return None
+            return Narrative(None, f"failed: {exc}")
+        return Narrative(text, "ok")
 
 
 def executor_from_config(executor: ExecutorSettings) -> dg.ExecutorDefinition:

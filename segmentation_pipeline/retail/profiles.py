@@ -322,8 +322,9 @@ def _is_number(value: Any) -> bool:
 
 
 def profile_yaml(profile: dict) -> str:
-    """YAML in schema order; safe_dump quotes strings such as 'yes' or '2024-01-01' so they stay strings."""
-    return yaml.safe_dump(profile, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    """YAML in schema order; safe_dump quotes strings such as 'yes' or '2024-01-01' so they stay strings.
+    Lines are not folded, so a persona name reads (and is searched) as one piece."""
+    return yaml.safe_dump(profile, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1_000_000)
 
 
 def answer_schema(profile: dict) -> dict:

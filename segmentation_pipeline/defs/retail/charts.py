@@ -30,7 +30,7 @@ def _publish_charts(
 
 def _method_charts(result: ClusteringResult, features: pd.DataFrame, personas: dict) -> dict[str, bytes]:
     drawn: dict[str, Callable[[], bytes]] = {
-        "scatter": lambda: charts.cluster_scatter(result),
+        "scatter": lambda: charts.cluster_scatter(result, personas),
         "dashboard": lambda: charts.cluster_dashboard(result, features, personas),
     }
     if result.memberships is not None:
@@ -46,9 +46,10 @@ def _charts_asset(method: str) -> dg.AssetsDefinition:
         io_manager_key="object_io_manager",
         kinds={"matplotlib"},
         owners=OWNERS,
-        ins={"result": dg.AssetIn(method), "personas": dg.AssetIn(f"{method}_personas")},
+        ins={"fitted": dg.AssetIn(method), "personas": dg.AssetIn(f"{method}_personas")},
         description=(
-            f"Charts of `{method}`: PCA scatter by cluster with centroids (1000x700), a dashboard of sizes, "
+            f"Charts of `{method}` (one colour per cluster in every chart): PCA scatter by cluster with "
+            "centroids, persona names in the legend and hdbscan noise marked (1000x700), a dashboard of sizes, "
             "revenue vs customer share, mean R/F/M and value tiers (1400x1000), and for soft methods the "
             f"membership histogram (1000x700); PNG at 150 dpi under `{layout.chart(method, '*')}`."
         ),
@@ -56,13 +57,13 @@ def _charts_asset(method: str) -> dg.AssetsDefinition:
     def _charts(
         context: dg.AssetExecutionContext,
         settings: PipelineSettings,
-        result,  # a ClusteringResult, or SkippedMethod when the method did not run
+        fitted,  # MethodRuns, or SkippedMethod when the method did not run
         personas,  # a dict, or SkippedMethod
         customer_features_enriched: pd.DataFrame,
     ):  # {name: PNG bytes}, or SkippedMethod
-        if isinstance(result, SkippedMethod):
-            return record_skipped(context, settings, result)
-        return _publish_charts(context, settings, method, _method_charts(result, customer_features_enriched, personas))
+        if isinstance(fitted, SkippedMethod):
+            return record_skipped(context, settings, fitted)
+        return _publish_charts(context, settings, method, _method_charts(fitted.result, customer_features_enriched, personas))
 
     return _charts
 
@@ -87,14 +88,14 @@ def pipeline_charts(
     settings: PipelineSettings,
     rfm_table: pd.DataFrame,
     method_comparison: dict,
-    **results,  # ClusteringResult or SkippedMethod per method
+    **results,  # MethodRuns or SkippedMethod per method
 ) -> dict[str, bytes]:
-    fitted = {method: result for method, result in results.items() if not isinstance(result, SkippedMethod)}
+    fitted = {method: runs.result for method, runs in results.items() if not isinstance(runs, SkippedMethod)}
     pngs = {
         "rfm_distributions": charts.rfm_distributions(rfm_table),
         "segment_sizes": charts.segment_sizes(rfm_table),
         "selection_curves": charts.selection_curves(fitted),
-        "method_comparison": charts.method_comparison_chart(method_comparison, method_comparison["recommended"]),
+        "method_comparison": charts.method_comparison_chart(method_comparison, method_comparison["recommended_run"]),
     }
     return _publish_charts(context, settings, "pipeline", pngs)
 
@@ -110,6 +111,7 @@ def pipeline_charts(
         "pipeline_charts": dg.AssetIn("pipeline_charts"),
         **{f"{m}_personas": dg.AssetIn(f"{m}_personas") for m in METHODS},
         **{f"{m}_charts": dg.AssetIn(f"{m}_charts") for m in METHODS},
+        **{f"{m}_profile": dg.AssetIn(f"{m}_profile") for m in METHODS},
     },
     description=(
         f"`{layout.REPORT}`: one self-contained page (images embedded, no network) with the method comparison, "
@@ -124,15 +126,23 @@ def report_html(
     all_charts = dict(inputs["pipeline_charts"])
     for method in fitted:
         all_charts.update(inputs[f"{method}_charts"])
+    narratives = {m: inputs[f"{m}_profile"]["llm_narrative"] for m in fitted}
     links = {"Method comparison (JSON)": layout.METHOD_COMPARISON_JSON}
     for method in fitted:
         links[f"{method} profile (JSON)"] = layout.cluster_profile(method, "json")
         links[f"{method} profile (YAML)"] = layout.cluster_profile(method, "yaml")
         links[f"{method} LLM prompt"] = layout.llm_prompt(method)
+        if narratives[method]["text"]:
+            links[f"{method} LLM narrative"] = layout.llm_narrative(method)
         links[f"{method} personas (JSON)"] = layout.personas_json(method)
         links[f"{method} clustered customers (CSV)"] = layout.clustered_customers_csv(method)
     html = report.build_report(
-        method_comparison, personas_by_method, all_charts, links, recommended=method_comparison["recommended"]
+        method_comparison,
+        personas_by_method,
+        all_charts,
+        links,
+        recommended=method_comparison["recommended"],
+        narratives=narratives,
     )
     report.write_report(html, settings.staging(context.run.run_id).path(layout.REPORT))
     references = report.report_references(html)

@@ -198,10 +198,11 @@ def model_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
     stored = _Stored(context, settings)
     customers = stored.table("customer_features_basic", columns=["customer_id"])["customer_id"]
     for method in sorted({asset for asset, _ in selected}):
-        result = stored.object(method)
-        if isinstance(result, SkippedMethod):
-            yield from _skipped(selected, method, result)
+        fitted = stored.object(method)
+        if isinstance(fitted, SkippedMethod):
+            yield from _skipped(selected, method, fitted)
             continue
+        result = fitted.result
         bounds = clustering.for_method(method)
         found = {
             "every_customer_assigned": validation.unassigned_customers(result.labels, result.customer_ids, customers),
@@ -292,10 +293,11 @@ def persona_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSet
     stored = _Stored(context, settings)
     for asset, check in sorted(_selected(context)):
         method = asset.removesuffix("_personas")
-        built, result = stored.object(asset), stored.object(method)
+        built = stored.object(asset)
         if isinstance(built, SkippedMethod):
             yield from _skipped({(asset, check)}, asset, built)
             continue
+        result = stored.object(method).result
         yield _result(check, asset, personas.validate_personas(built, result.n_clusters))
 
 

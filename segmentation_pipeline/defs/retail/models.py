@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from segmentation_pipeline import comparison, layout
-from segmentation_pipeline.clustering import METHODS, ClusteringResult, run_method
+from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.orchestration.metadata import numeric_metadata
@@ -41,14 +41,15 @@ def _model_asset(method: str) -> dg.AssetsDefinition:
     )
     def _fit(
         context: dg.AssetExecutionContext, settings: PipelineSettings, customer_features_basic: pd.DataFrame
-    ):  # a ClusteringResult, or SkippedMethod
+    ):  # MethodRuns, or SkippedMethod
         config = settings.config
         clustering = config.clustering_settings()
         enabled = config.clustering.enabled_methods()
         reason = skip_reason(method, enabled, len(customer_features_basic), clustering)
         if reason:
             return record_skipped(context, settings, SkippedMethod(method, reason))
-        result = run_method(method, customer_features_basic, clustering)
+        fitted = comparison.method_runs(method, customer_features_basic, clustering)
+        result = fitted.result
         staging = settings.staging(context.run.run_id)
         files = [layout.model_bundle(method), layout.cluster_assignments(method)]
         result.bundle.save(staging.path(files[0]))
@@ -60,12 +61,19 @@ def _model_asset(method: str) -> dg.AssetsDefinition:
             files,
             assignments,
             n_clusters=result.n_clusters,
+            feature_set=fitted.preferred,
+            feature_sets_not_run=dg.MetadataValue.json(fitted.unavailable),
             parameters=dg.MetadataValue.json(result.params),
             selection_curve=dg.MetadataValue.json(result.selection_curve),
             fit_warnings=dg.MetadataValue.json(result.warnings),
             **numeric_metadata(result.metrics),
+            **{
+                key: value
+                for feature_set, run in fitted.runs.items()
+                for key, value in numeric_metadata(run.metrics, prefix=f"metric/{feature_set}/").items()
+            },
         )
-        return result
+        return fitted
 
     return _fit
 
@@ -90,9 +98,9 @@ def method_comparison(
     context: dg.AssetExecutionContext,
     settings: PipelineSettings,
     ground_truth_customers: pd.DataFrame,
-    **results,  # ClusteringResult or SkippedMethod per method
+    **results,  # MethodRuns or SkippedMethod per method
 ) -> dict:
-    fitted = [result for result in results.values() if not isinstance(result, SkippedMethod)]
+    fitted = [run for result in results.values() if not isinstance(result, SkippedMethod) for run in result.runs.values()]
     skipped = {result.method: result.reason for result in results.values() if isinstance(result, SkippedMethod)}
     if not fitted:
         reasons = "; ".join(f"{method}: {reason}" for method, reason in skipped.items())

@@ -10,8 +10,8 @@ from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.clustering.support import SkippedMethod
-from segmentation_pipeline.orchestration.resources import LLMNarrator, PipelineSettings, record_outputs, record_skipped
-from segmentation_pipeline.retail import personas, profiles
+from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
+from segmentation_pipeline.retail import personas
 from segmentation_pipeline.retail.features import CLASS_VALUE_PREFIX
 from segmentation_pipeline.storage import atomic_write_text, write_csv
 
@@ -24,26 +24,25 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
         io_manager_key="object_io_manager",
         kinds={"json", "csv"},
         owners=OWNERS,
-        ins={"result": dg.AssetIn(method), "profile": dg.AssetIn(f"{method}_profile")},
+        ins={"fitted": dg.AssetIn(method)},
         description=(
-            f"One persona per `{method}` cluster, named from its data (dominant RFM segment, distinctive "
-            "department or country, value tier), ranked by value, with behaviour, geography, a description "
-            "and rule-based recommended actions; optional LLM narrative beside it. Files: "
+            f"One persona per `{method}` cluster (its preferred feature set), named from its data: the RFM "
+            "segment only when it is the majority, the department it spends most on, a high-return flag, "
+            "the value tier; ranked by value, with behaviour, geography, a description and rule-based "
+            "recommended actions. Files: "
             f"`{layout.personas_json(method)}`, `{layout.clustered_customers_csv(method)}`."
         ),
     )
     def _personas(
         context: dg.AssetExecutionContext,
         settings: PipelineSettings,
-        llm: LLMNarrator,
-        result,  # a ClusteringResult, or SkippedMethod when the method did not run
-        profile,  # a dict, or SkippedMethod
+        fitted,  # MethodRuns, or SkippedMethod when the method did not run
         customer_features_enriched: pd.DataFrame,
     ):  # a dict, or SkippedMethod
-        if isinstance(result, SkippedMethod):
-            return record_skipped(context, settings, result)
+        if isinstance(fitted, SkippedMethod):
+            return record_skipped(context, settings, fitted)
+        result = fitted.result
         built = personas.build_personas(result, customer_features_enriched)
-        built["llm_narrative"] = llm.narrate(profiles.llm_prompt(profile), context.log)
         staging = settings.staging(context.run.run_id)
         files = [layout.personas_json(method), layout.clustered_customers_csv(method)]
         atomic_write_text(staging.path(files[0]), json.dumps(built, indent=2))
@@ -55,7 +54,6 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
             files,
             table,
             personas=dg.MetadataValue.md(table[["rank", "persona_name", "value_tier", "size", "percentage"]].to_markdown(index=False)),
-            llm_narrative="yes" if built["llm_narrative"] else "no",
         )
         return built
 
@@ -63,12 +61,14 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
 
 
 def _clustered_customers(result: ClusteringResult, features: pd.DataFrame, built: dict) -> pd.DataFrame:
-    """Customer features + cluster + persona name, for analysts who want the rows behind a persona.
+    """Customer features + cluster + persona name (+ `noise` for density methods: customers in no dense
+    region, assigned to their nearest cluster), for analysts who want the rows behind a persona.
 
     The hundreds of per-class value columns stay in the parquet table; the CSV keeps what fits a spreadsheet.
     """
     names = {p["cluster_id"]: p["persona_name"] for p in built["personas"]}
-    assigned = assignments_table(result)[["customer_id", "cluster"]]
+    assigned = assignments_table(result)
+    assigned = assigned[[c for c in ("customer_id", "cluster", "noise") if c in assigned.columns]]
     assigned["persona_name"] = assigned["cluster"].map(names)
     columns = [c for c in features.columns if not c.startswith(CLASS_VALUE_PREFIX)]
     return features[columns].merge(assigned, on="customer_id", how="inner")

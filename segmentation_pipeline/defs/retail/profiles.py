@@ -6,10 +6,10 @@ import dagster as dg
 import pandas as pd
 
 from segmentation_pipeline import layout
-from segmentation_pipeline.clustering import METHODS, ClusteringResult
+from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.clustering.support import SkippedMethod
-from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
+from segmentation_pipeline.orchestration.resources import LLMNarrator, PipelineSettings, record_outputs, record_skipped
 from segmentation_pipeline.retail import profiles
 from segmentation_pipeline.storage import atomic_write_text
 
@@ -22,24 +22,27 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
         io_manager_key="object_io_manager",
         kinds={"json", "yaml"},
         owners=OWNERS,
-        ins={"result": dg.AssetIn(method)},
+        ins={"fitted": dg.AssetIn(method), "built_personas": dg.AssetIn(f"{method}_personas")},
         description=(
             f"Cluster profile of `{method}`: metadata, metrics, and per cluster its size, centre in original "
-            "units, feature statistics, RFM segment mix and top departments, written as "
-            f"`{layout.cluster_profile(method, 'json')}` and `.yaml` (equal content) and "
-            f"`{layout.llm_prompt(method)}`."
+            "units, feature statistics, RFM segment mix, top departments and the numbers its persona uses "
+            f"(revenue share, value index, tier, countries), written as `{layout.cluster_profile(method, 'json')}` "
+            f"and `.yaml` (equal content), the ready-to-send `{layout.llm_prompt(method)}` and, when the LLM "
+            f"is enabled and answers, `{layout.llm_narrative(method)}` (`llm_narrative_status` says which)."
         ),
     )
     def _profile(
         context: dg.AssetExecutionContext,
         settings: PipelineSettings,
-        result,  # a ClusteringResult, or SkippedMethod when the method did not run
+        llm: LLMNarrator,
+        fitted,  # MethodRuns, or SkippedMethod when the method did not run
+        built_personas,  # a dict, or SkippedMethod
         customer_features_basic: pd.DataFrame,
     ):  # a dict, or SkippedMethod
-        if isinstance(result, SkippedMethod):
-            return record_skipped(context, settings, result)
+        if isinstance(fitted, SkippedMethod):
+            return record_skipped(context, settings, fitted)
         timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        profile = profiles.build_profile(result, customer_features_basic, timestamp=timestamp)
+        profile = profiles.build_profile(fitted.result, customer_features_basic, timestamp=timestamp, personas=built_personas)
         staging = settings.staging(context.run.run_id)
         documents = profiles.profile_documents(profile)
         files = {
@@ -47,6 +50,9 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
             layout.cluster_profile(method, "yaml"): documents["yaml"],
             layout.llm_prompt(method): documents["prompt"],
         }
+        narrative = llm.narrate(documents["prompt"], context.log)
+        if narrative.text:
+            files[layout.llm_narrative(method)] = narrative.text
         for relative, text in files.items():
             atomic_write_text(staging.path(relative), text)
         sizes = pd.DataFrame(
@@ -55,8 +61,15 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
                 for name, cluster in profile["clusters"].items()
             ]
         )
-        record_outputs(context, settings, list(files), sizes, clusters=dg.MetadataValue.md(sizes.to_markdown(index=False)))
-        return profile
+        record_outputs(
+            context,
+            settings,
+            list(files),
+            sizes,
+            clusters=dg.MetadataValue.md(sizes.to_markdown(index=False)),
+            llm_narrative_status=narrative.status,
+        )
+        return {**profile, "llm_narrative": {"status": narrative.status, "text": narrative.text}}
 
     return _profile
 
