@@ -46,6 +46,8 @@ class ClusteringSettings:
 
     features / log1p_features: columns clustered, and those log1p-transformed before scaling
         (log1p columns absent from `features` are ignored).
+    standardize: standard-scale the (log1p-ed) features; False for features already encoded on a
+        deliberate common scale (one-hot categories, ordinal positions in [0, 1]).
     k: "auto" (choose within k_min..k_max on the selection sample) or a fixed integer, which must
         lie within k_min..k_max so that a typo in the bounds or in k cannot pass unnoticed.
     seed: drives every random choice (samples, initialisations, bootstraps); same data + seed ->
@@ -80,6 +82,7 @@ class ClusteringSettings:
 
     features: tuple[str, ...] = DEFAULT_FEATURES
     log1p_features: tuple[str, ...] = DEFAULT_LOG1P_FEATURES
+    standardize: bool = True
     k: int | str = "auto"
     k_min: int = 2
     k_max: int = 10

@@ -1,5 +1,8 @@
 """Feature preparation shared by every method: select columns, log1p the skewed ones, standard-scale.
 
+Standard scaling can be switched off for features that are already on a deliberate common scale
+(e.g. one-hot encoded categories, where scaling would blow rare categories up to dominate distances).
+
 The fitted `FeatureTransform` travels inside the model bundle, so new customers are prepared exactly
 like the training customers were.
 """
@@ -21,7 +24,8 @@ SOURCE = "customer features"
 
 @dataclass(frozen=True)
 class FeatureTransform:
-    """Fitted preparation: which columns, which of them get log1p, and the fitted scaler."""
+    """Fitted preparation: which columns, which of them get log1p, and the fitted scaler (an identity
+    scaler when standardization is off)."""
 
     features: tuple[str, ...]
     log1p_features: tuple[str, ...]
@@ -29,13 +33,17 @@ class FeatureTransform:
 
     @classmethod
     def fit(
-        cls, frame: pd.DataFrame, features: Sequence[str], log1p_features: Sequence[str]
+        cls,
+        frame: pd.DataFrame,
+        features: Sequence[str],
+        log1p_features: Sequence[str],
+        standardize: bool = True,
     ) -> tuple[FeatureTransform, np.ndarray]:
         """Fit on `frame`; returns the transform and the prepared (scaled) matrix."""
         features = tuple(features)
         log1p = tuple(name for name in features if name in set(log1p_features))
         raw = _log_matrix(frame, features, log1p)
-        scaler = StandardScaler().fit(raw)
+        scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(raw)
         return cls(features, log1p, scaler), scaler.transform(raw)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
@@ -44,9 +52,11 @@ class FeatureTransform:
 
     def describe(self) -> dict:
         """What was done, for the result's params (means/scales are after log1p)."""
+        described = {"features": list(self.features), "log1p": list(self.log1p_features)}
+        if self.scaler.scale_ is None:
+            return {**described, "scaler": "none"}
         return {
-            "features": list(self.features),
-            "log1p": list(self.log1p_features),
+            **described,
             "scaler": "StandardScaler",
             "means": dict(zip(self.features, map(float, self.scaler.mean_))),
             "scales": dict(zip(self.features, map(float, self.scaler.scale_))),

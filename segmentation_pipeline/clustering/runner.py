@@ -46,7 +46,9 @@ def run_method(
     # orchestrator can run methods side by side instead.
     with threadpool_limits(limits=1):
         ids = customer_ids(features)
-        transform, X = FeatureTransform.fit(features, settings.features, settings.log1p_features)
+        transform, X = FeatureTransform.fit(
+            features, settings.features, settings.log1p_features, settings.standardize
+        )
         sampled = sample_rows(len(X), settings.silhouette_sample_size, settings.seed)
         silhouette = SilhouetteScorer(X[sampled])
         selection = select_k(implementation, X, settings, silhouette)
