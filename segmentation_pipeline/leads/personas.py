@@ -1,0 +1,199 @@
+"""Lead personas (the content of leads/personas.json) and the clustered-leads table.
+
+One persona per cluster, ranked by conversion rate (best first). Its name is built from the data:
+the cluster's dominant seniority (or job title when seniority is Unknown) and its dominant industry
+(or, when the file has no industry, the value most over-represented in the cluster), plus the value
+tier: "Management in Banking [HIGH VALUE]". Names are made unique by adding the most distinctive
+value, then the cluster id. A cluster below the minimum size is named "[SMALL SAMPLE]" and has no tier.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from segmentation_pipeline.leads.cleaning import UNKNOWN
+from segmentation_pipeline.leads.conversion import conversion_by
+from segmentation_pipeline.leads.settings import LeadsSettings
+
+TOP_VALUES = 5  # states, industries and titles listed per persona (the rest as "Other")
+TOP_STATES_FOR_CONCENTRATION = 3
+CONCENTRATION_LEVELS = ((0.70, "High"), (0.40, "Medium"))  # share of leads in the top 3 states; else Low
+DISTINCTIVE_MIN_SHARE = 0.30  # a value names a persona only if this share of its leads have it
+SMALL_SAMPLE = "SMALL SAMPLE"
+OTHER = "Other"
+# (column, how a distinctive value of it reads in a name)
+DISTINCTIVE_COLUMNS = (
+    ("industry", "{}"),
+    ("lead_source", "via {}"),
+    ("age_range", "aged {}"),
+    ("years_experience", "{} yrs experience"),
+    ("education_level", "{} education"),
+    ("state", "in {}"),
+    ("job_title", "{}"),
+)
+METRIC_DECIMALS = 4
+PERCENT_DECIMALS = 2
+
+
+def build_personas(
+    clean: pd.DataFrame, labels: np.ndarray, conversion: pd.DataFrame, settings: LeadsSettings
+) -> dict:
+    """The personas document: overall figures and one persona per cluster, ranked by conversion rate."""
+    labels = np.asarray(labels)
+    total = len(clean)
+    overall_rate = float(clean["is_sale"].mean()) if total else 0.0
+    ranked = conversion.sort_values(["conversion_rate", "cluster"], ascending=[False, True], kind="stable")
+    personas = []
+    for rank, row in enumerate(ranked.itertuples(index=False), start=1):
+        members = clean[labels == row.cluster]
+        personas.append(
+            {
+                "persona_name": None,  # named below, once every persona is known
+                "cluster_id": int(row.cluster),
+                "cluster_size": int(row.total_records),
+                "cluster_percentage": round(100 * row.total_records / total, PERCENT_DECIMALS) if total else 0.0,
+                "rank": rank,
+                "conversion_metrics": {
+                    "conversion_rate": round(float(row.conversion_rate), METRIC_DECIMALS),
+                    "value_tier": row.value_tier,
+                    "conversions": int(row.conversions),
+                    "non_conversions": int(row.non_conversions),
+                    "total_records": int(row.total_records),
+                    "ci_low": round(float(row.ci_low), METRIC_DECIMALS),
+                    "ci_high": round(float(row.ci_high), METRIC_DECIMALS),
+                    "lift": None if pd.isna(row.lift) else round(float(row.lift), METRIC_DECIMALS),
+                    "small_sample": bool(row.small_sample),
+                },
+                "demographics": {
+                    "seniority": _mix(members["seniority"]),
+                    "experience": _mix(members["years_experience"]),
+                    "age": _mix(members["age_range"]),
+                    "gender": _mix(members["gender"]),
+                },
+                "geography": _geography(members["state"]),
+                "professional": {
+                    "industries": _mix(members["industry"], TOP_VALUES),
+                    "titles": _mix(members["job_title"], TOP_VALUES),
+                    "education": _mix(members["education_level"]),
+                },
+                "acquisition": {"lead_sources": _sources(members)},
+            }
+        )
+    _name(personas, clean, labels)
+    return {
+        "total_leads": total,
+        "overall_conversion_rate": round(overall_rate, METRIC_DECIMALS),
+        "n_personas": len(personas),
+        "value_tier_thresholds": settings.value_tiers.model_dump(),
+        "min_cluster_size": settings.min_cluster_size,
+        "concentration_basis": f"share of the persona's leads in its top {TOP_STATES_FOR_CONCENTRATION} states: "
+        "High > 70%, Medium 40-70%, Low < 40%",
+        "personas": personas,
+    }
+
+
+def clustered_leads_table(
+    raw: pd.DataFrame, clusters: np.ndarray, scores: np.ndarray, personas: dict
+) -> pd.DataFrame:
+    """The input rows, same count and order, plus Cluster, Persona and conversion_score."""
+    names = {p["cluster_id"]: p["persona_name"] for p in personas["personas"]}
+    table = raw.reset_index(drop=True).copy()
+    table["Cluster"] = np.asarray(clusters, dtype=np.int64)
+    table["Persona"] = pd.Series(table["Cluster"].map(names), dtype="category")
+    table["conversion_score"] = np.round(np.asarray(scores, dtype=float), METRIC_DECIMALS)
+    return table
+
+
+def concentration_of(top_share: float) -> str:
+    for minimum, level in CONCENTRATION_LEVELS:
+        if top_share > minimum:
+            return level
+    return "Low"
+
+
+def _mix(values: pd.Series, top: int | None = None) -> dict[str, float]:
+    """Percentage of each value (categorical order, or the `top` most common plus "Other"); sums to 100."""
+    counts = values.value_counts(sort=top is not None)
+    counts = counts[counts > 0]
+    if top is not None and len(counts) > top:
+        counts = pd.concat([counts.iloc[:top], pd.Series({OTHER: counts.iloc[top:].sum()})])
+    total = counts.sum()
+    return {str(k): round(100 * v / total, PERCENT_DECIMALS) for k, v in counts.items()} if total else {}
+
+
+def _geography(states: pd.Series) -> dict:
+    counts = states.value_counts(sort=True)
+    counts = counts[counts > 0]
+    total = int(counts.sum())
+    top_share = counts.iloc[:TOP_STATES_FOR_CONCENTRATION].sum() / total if total else 0.0
+    return {
+        "top_states": [
+            {"state": str(state), "leads": int(n), "percentage": round(100 * n / total, PERCENT_DECIMALS)}
+            for state, n in counts.iloc[:TOP_VALUES].items()
+        ],
+        "top_states_share": round(100 * top_share, PERCENT_DECIMALS),
+        "concentration": concentration_of(top_share),
+    }
+
+
+def _sources(members: pd.DataFrame) -> list[dict]:
+    table = conversion_by(members["lead_source"], members["is_sale"].to_numpy())
+    total = int(table["leads"].sum())
+    return [
+        {
+            "source": str(source),
+            "leads": int(row.leads),
+            "percentage": round(100 * row.leads / total, PERCENT_DECIMALS),
+            "conversions": int(row.conversions),
+            "conversion_rate": round(float(row.conversion_rate), METRIC_DECIMALS),
+        }
+        for source, row in table.iterrows()
+    ]
+
+
+def _name(personas: list[dict], clean: pd.DataFrame, labels: np.ndarray) -> None:
+    """Data-driven, unique persona names (in place)."""
+    bases, extras = [], []
+    for persona in personas:
+        members = clean[labels == persona["cluster_id"]]
+        distinctive = _distinctive(members, clean)
+        role = _dominant(members["seniority"]) or _dominant(members["job_title"]) or "Mixed Roles"
+        industry = _dominant(members["industry"])
+        if industry:
+            base = f"{role} in {industry}"
+        else:
+            base = f"{role}, {distinctive[0]}" if distinctive else role
+        bases.append(base)
+        extras.append([d for d in distinctive if d not in base])
+    names = list(bases)
+    for attempt in range(2):
+        repeated = {name for name in names if names.count(name) > 1}
+        for index, name in enumerate(names):
+            if name in repeated:
+                cluster = personas[index]["cluster_id"]
+                names[index] = f"{name}, {extras[index][0]}" if attempt == 0 and extras[index] else f"{name} (cluster {cluster})"
+    for persona, name in zip(personas, names):
+        tier = persona["conversion_metrics"]["value_tier"]
+        persona["persona_name"] = f"{name} [{SMALL_SAMPLE if tier is None else f'{tier} VALUE'}]"
+
+
+def _dominant(values: pd.Series) -> str | None:
+    """The most common value when it is known, else None."""
+    counts = values.value_counts(sort=True)
+    if counts.empty or counts.iloc[0] == 0 or str(counts.index[0]) == UNKNOWN:
+        return None
+    return str(counts.index[0])
+
+
+def _distinctive(members: pd.DataFrame, everyone: pd.DataFrame) -> list[str]:
+    """Known values held by at least DISTINCTIVE_MIN_SHARE of the members, most over-represented first."""
+    found = []
+    for column, template in DISTINCTIVE_COLUMNS:
+        share = members[column].value_counts(normalize=True)
+        overall = everyone[column].value_counts(normalize=True)
+        lift = (share / overall.reindex(share.index)).where(share >= DISTINCTIVE_MIN_SHARE).dropna()
+        lift = lift[[str(value) != UNKNOWN for value in lift.index]]
+        if not lift.empty:
+            found.append((float(lift.max()), template.format(lift.idxmax())))
+    return [text for _, text in sorted(found, key=lambda item: -item[0])]
