@@ -42,12 +42,7 @@ def clean_leads(raw: pd.DataFrame, settings: LeadsSettings, source: str = "leads
     """Split the raw leads into clean and rejected rows; raw rows = clean rows + rejected rows."""
     mapped = settings.columns.mapped()
     is_sale, reasons = parse_is_sale(raw[mapped["is_sale"]], f"Column '{mapped['is_sale']}' (mapped to is_sale) in '{source}'")
-    canonical = pd.DataFrame(
-        {name: raw[column].to_numpy() for name, column in mapped.items() if name != "is_sale"}, index=raw.index
-    )
-    for name in settings.categorical_features + settings.numeric_features:
-        canonical[name] = raw[name].to_numpy()
-    attributes = lead_attributes(canonical, settings, source)
+    attributes = lead_attributes(canonical_frame(raw, settings), settings, source)
     attributes.insert(0, "source_row", np.arange(len(raw), dtype=np.int64))
     attributes["is_sale"] = is_sale
     valid = reasons.isna().to_numpy()
@@ -57,6 +52,14 @@ def clean_leads(raw: pd.DataFrame, settings: LeadsSettings, source: str = "leads
     rejected.insert(0, "source_row", np.flatnonzero(~valid).astype(np.int64))
     rejected["reject_reason"] = reasons[~valid].to_numpy()
     return CleanedLeads(clean=clean, rejected=rejected)
+
+
+def canonical_frame(raw: pd.DataFrame, settings: LeadsSettings) -> pd.DataFrame:
+    """The raw rows' feature columns under canonical names (mapped columns) or their own (extras)."""
+    mapped = {name: column for name, column in settings.columns.mapped().items() if name != "is_sale"}
+    extras = settings.categorical_features + settings.numeric_features
+    columns = {**{name: raw[column] for name, column in mapped.items()}, **{name: raw[name] for name in extras}}
+    return pd.DataFrame(columns, index=raw.index)
 
 
 def parse_is_sale(values: pd.Series, described: str = "is_sale") -> tuple[pd.Series, pd.Series]:

@@ -13,6 +13,7 @@ import pandas as pd
 from segmentation_pipeline.leads.settings import LeadsSettings
 
 Z_95 = 1.959963984540054
+RATE_DECIMALS = 4  # rates are published, and tiered, at this precision
 CONVERSION_COLUMNS = (
     "cluster",
     "total_records",
@@ -62,7 +63,7 @@ def conversion_table(index: pd.Index, totals, conversions, settings: LeadsSettin
         rate = np.where(totals > 0, conversions / np.maximum(totals, 1), 0.0)
     low, high = wilson_interval(conversions, totals)
     small = totals < settings.min_cluster_size
-    tiers = [None if is_small else settings.value_tiers.tier_of(r) for r, is_small in zip(rate, small)]
+    tiers = [None if is_small else settings.value_tiers.tier_of(round(r, RATE_DECIMALS)) for r, is_small in zip(rate, small)]
     return pd.DataFrame(
         {
             "total_records": totals,

@@ -117,7 +117,7 @@ class LeadEncoder:
         return matrix
 
     def frame(self, attributes: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame(self.encode(attributes), columns=self.columns, index=attributes.index)
+        return pd.DataFrame(self.encode(attributes), columns=self.columns, index=attributes.index, copy=False)
 
     def describe(self) -> dict:
         return {

@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segmentation_pipeline.leads.cleaning import UNKNOWN
-from segmentation_pipeline.leads.conversion import conversion_by
+from segmentation_pipeline.leads.cleaning import UNKNOWN, CleanedLeads, canonical_frame
+from segmentation_pipeline.leads.conversion import RATE_DECIMALS, conversion_by
+from segmentation_pipeline.leads.scoring import ConversionScore
+from segmentation_pipeline.leads.segmentation import LeadSegmentation
 from segmentation_pipeline.leads.settings import LeadsSettings
 
 TOP_VALUES = 5  # states, industries and titles listed per persona (the rest as "Other")
@@ -32,7 +34,7 @@ DISTINCTIVE_COLUMNS = (
     ("state", "in {}"),
     ("job_title", "{}"),
 )
-METRIC_DECIMALS = 4
+METRIC_DECIMALS = RATE_DECIMALS
 PERCENT_DECIMALS = 2
 
 
@@ -94,14 +96,34 @@ def build_personas(
 
 
 def clustered_leads_table(
-    raw: pd.DataFrame, clusters: np.ndarray, scores: np.ndarray, personas: dict
+    raw: pd.DataFrame,
+    cleaned: CleanedLeads,
+    segmentation: LeadSegmentation,
+    score: ConversionScore,
+    personas: dict,
+    settings: LeadsSettings,
 ) -> pd.DataFrame:
-    """The input rows, same count and order, plus Cluster, Persona and conversion_score."""
+    """The input rows, same count and order, plus Cluster, Persona and conversion_score.
+
+    Clean leads keep the labels and scores they were fitted with; a rejected lead (unreadable outcome)
+    still has usable attributes, so the model bundle and the scorer assign it like a new lead.
+    """
+    clusters = np.empty(len(raw), dtype=np.int64)
+    scores = np.empty(len(raw), dtype=float)
+    clean_rows = cleaned.clean["source_row"].to_numpy()
+    clusters[clean_rows] = segmentation.labels
+    scores[clean_rows] = score.scores
+    if len(cleaned.rejected):
+        rejected_rows = cleaned.rejected["source_row"].to_numpy()
+        features = canonical_frame(raw.iloc[rejected_rows], settings)
+        encoded = segmentation.bundle.transform.transform(features)
+        clusters[rejected_rows] = segmentation.bundle.assign(encoded).labels
+        scores[rejected_rows] = score.scorer.predict(encoded)
     names = {p["cluster_id"]: p["persona_name"] for p in personas["personas"]}
     table = raw.reset_index(drop=True).copy()
-    table["Cluster"] = np.asarray(clusters, dtype=np.int64)
+    table["Cluster"] = clusters
     table["Persona"] = pd.Series(table["Cluster"].map(names), dtype="category")
-    table["conversion_score"] = np.round(np.asarray(scores, dtype=float), METRIC_DECIMALS)
+    table["conversion_score"] = np.round(scores, METRIC_DECIMALS)
     return table
 
 

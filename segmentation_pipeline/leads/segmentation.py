@@ -22,6 +22,9 @@ from segmentation_pipeline.leads.encoding import LeadEncoder
 from segmentation_pipeline.leads.settings import CANONICAL_LEAD_COLUMNS, LeadsSettings
 
 METHOD = "kmeans"
+# Silhouette (for `k: auto` and as a metric) on 2,000 leads: a quarter of the cost of the customers'
+# 4,000 (it is quadratic), and ample for a mean over a handful of clusters.
+SILHOUETTE_SAMPLE_SIZE = 2_000
 LEAD_ID = "customer_id"  # the driver's row id column; for leads it holds source_row
 
 
@@ -73,6 +76,7 @@ def clustering_settings(settings: LeadsSettings, features: list[str]) -> Cluster
         k_max=settings.k_max,
         seed=settings.seed,
         bootstraps=settings.bootstraps,
+        silhouette_sample_size=SILHOUETTE_SAMPLE_SIZE,
     )
 
 
