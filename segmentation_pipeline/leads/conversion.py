@@ -72,7 +72,7 @@ def conversion_table(index: pd.Index, totals, conversions, settings: LeadsSettin
             "conversion_rate": rate,
             "ci_low": low,
             "ci_high": high,
-            "value_tier": pd.Series(tiers, dtype="object").to_numpy(),
+            "value_tier": pd.Series(tiers, index=index, dtype="object"),  # object keeps None (str would make NaN)
             "small_sample": small,
         },
         index=index,

@@ -175,7 +175,8 @@ class LeadsSettings(_Section):
         if repeated:
             raise ValueError(f"feature column(s) {repeated} listed more than once")
         mapped = self.columns.mapped()
-        taken = sorted(set(extras) & (set(mapped.values()) | set(CANONICAL_LEAD_COLUMNS) | set(DERIVED_LEAD_COLUMNS)))
+        features = {column for name, column in mapped.items() if name != "is_sale"}
+        taken = sorted(set(extras) & (features | set(CANONICAL_LEAD_COLUMNS) | set(DERIVED_LEAD_COLUMNS)))
         if taken:
             raise ValueError(f"feature column(s) {taken} are already mapped or are names the pipeline uses")
         feature_columns = [(f"columns.{name}", column) for name, column in mapped.items() if name != "is_sale"]
