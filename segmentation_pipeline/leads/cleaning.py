@@ -157,14 +157,17 @@ def _ranges(values: pd.Series | None, n: int, edges: tuple[float, ...], placehol
 
 
 def _numbers(values: pd.Series, placeholders: set[str], described: str) -> pd.Series:
-    """Floats; missing and placeholder cells are NaN; a column of mostly non-numbers is refused."""
-    text = values.astype("object").map(lambda v: _clean_text(v, placeholders))
-    numbers = pd.to_numeric(text.where(text != UNKNOWN), errors="coerce").astype(float)
-    bad = numbers.isna() & (text != UNKNOWN)
-    if bad.sum() > MAX_UNPARSEABLE_SHARE * max(int((text != UNKNOWN).sum()), 1):
-        examples = ", ".join(repr(v) for v in text[bad].unique()[:3])
-        raise InputDataError(f"{described} does not hold numbers: {int(bad.sum()):,} cells are not numbers, e.g. {examples}.")
-    return numbers
+    """Floats; missing and placeholder cells are NaN; a column of mostly non-numbers is refused.
+    Each distinct cell is read once."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series([_clean_text(value, placeholders) for value in distinct] + [UNKNOWN], dtype="object")
+    numbers = pd.to_numeric(text.where(text != UNKNOWN), errors="coerce").to_numpy(dtype=float)
+    bad = np.isnan(numbers) & (text != UNKNOWN).to_numpy()
+    bad_rows = int(bad[codes].sum())
+    if bad_rows > MAX_UNPARSEABLE_SHARE * max(int((text != UNKNOWN).to_numpy()[codes].sum()), 1):
+        examples = ", ".join(repr(v) for v in text[bad].head(3))
+        raise InputDataError(f"{described} does not hold numbers: {bad_rows:,} cells are not numbers, e.g. {examples}.")
+    return pd.Series(numbers[codes], index=values.index)  # code -1 (a missing cell) picks the appended NaN
 
 
 def _clean_text(value, placeholders: set[str]) -> str:

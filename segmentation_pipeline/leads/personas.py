@@ -89,8 +89,8 @@ def build_personas(
         "n_personas": len(personas),
         "value_tier_thresholds": settings.value_tiers.model_dump(),
         "min_cluster_size": settings.min_cluster_size,
-        "concentration_basis": f"share of the persona's leads in its top {TOP_STATES_FOR_CONCENTRATION} states: "
-        "High > 70%, Medium 40-70%, Low < 40%",
+        "concentration_basis": f"share of the persona's leads with a known state that are in its top "
+        f"{TOP_STATES_FOR_CONCENTRATION} states: High > 70%, Medium 40-70%, Low < 40% (Unknown: no state known)",
         "personas": personas,
     }
 
@@ -141,21 +141,24 @@ def _mix(values: pd.Series, top: int | None = None) -> dict[str, float]:
     if top is not None and len(counts) > top:
         counts = pd.concat([counts.iloc[:top], pd.Series({OTHER: counts.iloc[top:].sum()})])
     total = counts.sum()
-    return {str(k): round(100 * v / total, PERCENT_DECIMALS) for k, v in counts.items()} if total else {}
+    return {str(k): round(100 * float(v) / total, PERCENT_DECIMALS) for k, v in counts.items()} if total else {}
 
 
 def _geography(states: pd.Series) -> dict:
+    """Top known states and how concentrated the known states are (Unknown counts separately)."""
     counts = states.value_counts(sort=True)
-    counts = counts[counts > 0]
-    total = int(counts.sum())
-    top_share = counts.iloc[:TOP_STATES_FOR_CONCENTRATION].sum() / total if total else 0.0
+    unknown = int(counts.get(UNKNOWN, 0))
+    counts = counts[(counts > 0) & (counts.index.astype(str) != UNKNOWN)]
+    known = int(counts.sum())
+    top_share = float(counts.iloc[:TOP_STATES_FOR_CONCENTRATION].sum()) / known if known else None
     return {
         "top_states": [
-            {"state": str(state), "leads": int(n), "percentage": round(100 * n / total, PERCENT_DECIMALS)}
+            {"state": str(state), "leads": int(n), "percentage": round(100 * float(n) / known, PERCENT_DECIMALS)}
             for state, n in counts.iloc[:TOP_VALUES].items()
         ],
-        "top_states_share": round(100 * top_share, PERCENT_DECIMALS),
-        "concentration": concentration_of(top_share),
+        "top_states_share": None if top_share is None else round(100 * top_share, PERCENT_DECIMALS),
+        "concentration": UNKNOWN if top_share is None else concentration_of(top_share),
+        "unknown_state_percentage": round(100 * unknown / len(states), PERCENT_DECIMALS) if len(states) else 0.0,
     }
 
 
@@ -166,7 +169,7 @@ def _sources(members: pd.DataFrame) -> list[dict]:
         {
             "source": str(source),
             "leads": int(row.leads),
-            "percentage": round(100 * row.leads / total, PERCENT_DECIMALS),
+            "percentage": round(100 * float(row.leads) / total, PERCENT_DECIMALS),
             "conversions": int(row.conversions),
             "conversion_rate": round(float(row.conversion_rate), METRIC_DECIMALS),
         }
@@ -179,15 +182,15 @@ def _name(personas: list[dict], clean: pd.DataFrame, labels: np.ndarray) -> None
     bases, extras = [], []
     for persona in personas:
         members = clean[labels == persona["cluster_id"]]
-        distinctive = _distinctive(members, clean)
-        role = _dominant(members["seniority"]) or _dominant(members["job_title"]) or "Mixed Roles"
+        role = _dominant(members["seniority"]) or _dominant(members["job_title"]) or "Mixed roles"
         industry = _dominant(members["industry"])
+        distinctive = [d for d in _distinctive(members, clean) if d.casefold() not in (role.casefold(), str(industry).casefold())]
         if industry:
             base = f"{role} in {industry}"
         else:
-            base = f"{role}, {distinctive[0]}" if distinctive else role
-        bases.append(base)
-        extras.append([d for d in distinctive if d not in base])
+            base = f"{role}, {distinctive.pop(0)}" if distinctive else role
+        bases.append(base[:1].upper() + base[1:])
+        extras.append(distinctive)
     names = list(bases)
     for attempt in range(2):
         repeated = {name for name in names if names.count(name) > 1}
