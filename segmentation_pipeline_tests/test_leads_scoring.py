@@ -31,6 +31,14 @@ def test_score_ranks_leads_and_is_calibrated(clean_and_encoded):
     assert np.array_equal(fit_conversion_score(encoded, clean["is_sale"].to_numpy(), SETTINGS).scores, score.scores)
 
 
+def test_a_large_set_is_fitted_on_a_sample_and_every_lead_scored(clean_and_encoded):
+    clean, _, encoded = clean_and_encoded
+    settings = SETTINGS.model_copy(update={"score_sample_size": 2000})
+    score = fit_conversion_score(encoded, clean["is_sale"].to_numpy(), settings)
+    assert score.metrics["leads"] == 2000 and len(score.out_of_fold) == 2000
+    assert len(score.scores) == len(clean) and score.metrics["roc_auc"] > 0.65
+
+
 def test_a_single_outcome_gives_the_base_rate_and_no_metrics(clean_and_encoded):
     _, _, encoded = clean_and_encoded
     score = fit_conversion_score(encoded, np.zeros(len(encoded), dtype=bool), SETTINGS)

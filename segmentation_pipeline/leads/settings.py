@@ -134,7 +134,8 @@ class LeadsSettings(_Section):
     min_cluster_size: a smaller cluster gets no value tier (its rate is too uncertain to rank).
     max_categories: one-hot columns kept per nominal column (the most frequent values; the rest share
     none). score_folds: cross-validation folds of the conversion score (out-of-fold metrics and the
-    calibration). leakage_columns: names refused as features (see `leaks_outcome`).
+    calibration). score_sample_size: leads the score is fitted and measured on (a seeded sample when
+    there are more; ~60 coefficients are fully determined long before that, and every lead is scored). leakage_columns: names refused as features (see `leaks_outcome`).
     """
 
     source: Literal["synthetic", "file"] = "synthetic"
@@ -155,6 +156,7 @@ class LeadsSettings(_Section):
     min_cluster_size: int = Field(100, ge=1)
     max_categories: int = Field(20, ge=1)
     score_folds: int = Field(3, ge=2)
+    score_sample_size: int = Field(200_000, ge=100)
     value_tiers: ValueTiers = ValueTiers()
     leakage_columns: tuple[str, ...] = DEFAULT_LEAKAGE_COLUMNS
     synthetic: LeadsSyntheticSettings = LeadsSyntheticSettings()
