@@ -44,11 +44,16 @@ class FeatureTransform:
         log1p = tuple(name for name in features if name in set(log1p_features))
         raw = _log_matrix(frame, features, log1p)
         scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(raw)
-        return cls(features, log1p, scaler), scaler.transform(raw)
+        transform = cls(features, log1p, scaler)
+        return transform, transform._scaled(raw)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The prepared matrix of `frame` (extra columns are ignored)."""
-        return self.scaler.transform(_log_matrix(frame, self.features, self.log1p_features))
+        return self._scaled(_log_matrix(frame, self.features, self.log1p_features))
+
+    def _scaled(self, matrix: np.ndarray) -> np.ndarray:
+        """Scaled in place of a copy when there is no scaling (saves a copy of the whole matrix)."""
+        return matrix if self.scaler.scale_ is None and self.scaler.mean_ is None else self.scaler.transform(matrix)
 
     def describe(self) -> dict:
         """What was done, for the result's params (means/scales are after log1p)."""
