@@ -92,8 +92,9 @@ class LeadEncoder:
         return list(self.nominal) + list(self.ordinal) + list(self.numeric)
 
     def encode(self, attributes: pd.DataFrame) -> np.ndarray:
-        """The encoded matrix (float64, one row per lead) of clean lead attributes."""
-        matrix = np.zeros((len(attributes), len(self.columns)))
+        """The encoded matrix (float32: half the memory, ample precision for values in [0, 2]) of clean
+        lead attributes, one row per lead."""
+        matrix = np.zeros((len(attributes), len(self.columns)), dtype=np.float32)
         offset = 0
         for column, categories in self.nominal.items():
             position = _positions(attributes[column], categories)
