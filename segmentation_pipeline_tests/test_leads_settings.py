@@ -56,6 +56,7 @@ def test_name_matching_uses_whole_words():
     [
         ({"source": "file"}, "path"),
         ({"k": 12}, "k must be"),
+        ({"k": "auto", "k_min": 5, "k_max": 3}, "k_min <= k_max"),
         ({"age_bins": [30, 20]}, "increasing"),
         ({"value_tiers": {"HIGH": 0.6}}, "fall from PREMIUM"),
         ({"categorical_features": ["State"]}, "already mapped"),

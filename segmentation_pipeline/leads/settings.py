@@ -170,6 +170,8 @@ class LeadsSettings(_Section):
     def _consistent(self) -> LeadsSettings:
         if self.source == "file" and not self.path:
             raise ValueError("`path` is required when source is `file`")
+        if self.k_min > self.k_max:
+            raise ValueError(f"need k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
         if self.k != "auto" and not self.k_min <= self.k <= self.k_max:
             raise ValueError(f"k must be 'auto' or an integer in {self.k_min}..{self.k_max}, got {self.k!r}")
         extras = self.categorical_features + self.numeric_features
