@@ -106,7 +106,7 @@ def lead_attributes(frame: pd.DataFrame, settings: LeadsSettings, source: str = 
         result[name] = _text_categories(frame[name] if name in frame else None, len(frame), placeholders)
     result["age_range"] = _ranges(frame.get("age_range"), len(frame), settings.age_bins, placeholders)
     result["years_experience"] = _ranges(frame.get("years_experience"), len(frame), settings.experience_bins, placeholders)
-    result["seniority"] = seniority_column(result["job_title"].astype("object").where(result["job_title"] != UNKNOWN))
+    result["seniority"] = seniority_column(result["job_title"])  # an Unknown title has no seniority phrase
     for name in settings.numeric_features:
         result[name] = _numbers(frame[name], placeholders, f"Column '{name}' (numeric feature) in '{source}'")
     ordered = [c for c in CANONICAL_LEAD_COLUMNS if c != "is_sale"] + ["seniority"]

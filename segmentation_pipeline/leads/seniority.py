@@ -171,7 +171,10 @@ def seniority_of(title: str | None) -> str:
 
 def seniority_column(titles: pd.Series) -> pd.Series:
     """Seniority of every title as an ordered categorical; each distinct title is classified once."""
-    codes, distinct = pd.factorize(titles.astype("object"), use_na_sentinel=True)
+    if isinstance(titles.dtype, pd.CategoricalDtype):
+        codes, distinct = titles.cat.codes.to_numpy(), list(titles.cat.categories)
+    else:
+        codes, distinct = pd.factorize(titles, use_na_sentinel=True)
     # code -1 (a missing title) picks the appended Unknown
     levels = np.array([seniority_of(title) for title in distinct] + [UNKNOWN], dtype=object)
     dtype = pd.CategoricalDtype(list(SENIORITY_LEVELS) + [UNKNOWN])
