@@ -180,11 +180,14 @@ def _sources(members: pd.DataFrame) -> list[dict]:
 def _name(personas: list[dict], clean: pd.DataFrame, labels: np.ndarray) -> None:
     """Data-driven, unique persona names (in place)."""
     bases, extras = [], []
+    overall = {column: clean[column].value_counts(normalize=True) for column, _ in DISTINCTIVE_COLUMNS}
     for persona in personas:
         members = clean[labels == persona["cluster_id"]]
         role = _dominant(members["seniority"]) or _dominant(members["job_title"]) or "Mixed roles"
         industry = _dominant(members["industry"])
-        distinctive = [d for d in _distinctive(members, clean) if d.casefold() not in (role.casefold(), str(industry).casefold())]
+        distinctive = [
+            d for d in _distinctive(members, overall) if d.casefold() not in (role.casefold(), str(industry).casefold())
+        ]
         if industry:
             base = f"{role} in {industry}"
         else:
@@ -211,13 +214,13 @@ def _dominant(values: pd.Series) -> str | None:
     return str(counts.index[0])
 
 
-def _distinctive(members: pd.DataFrame, everyone: pd.DataFrame) -> list[str]:
-    """Known values held by at least DISTINCTIVE_MIN_SHARE of the members, most over-represented first."""
+def _distinctive(members: pd.DataFrame, overall: dict[str, pd.Series]) -> list[str]:
+    """Known values held by at least DISTINCTIVE_MIN_SHARE of the members, most over-represented first
+    (`overall`: each column's shares among all leads)."""
     found = []
     for column, template in DISTINCTIVE_COLUMNS:
         share = members[column].value_counts(normalize=True)
-        overall = everyone[column].value_counts(normalize=True)
-        lift = (share / overall.reindex(share.index)).where(share >= DISTINCTIVE_MIN_SHARE).dropna()
+        lift = (share / overall[column].reindex(share.index)).where(share >= DISTINCTIVE_MIN_SHARE).dropna()
         lift = lift[[str(value) != UNKNOWN for value in lift.index]]
         if not lift.empty:
             found.append((float(lift.max()), template.format(lift.idxmax())))

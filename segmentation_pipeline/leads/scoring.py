@@ -25,6 +25,10 @@ from threadpoolctl import threadpool_limits
 from segmentation_pipeline.leads.settings import LeadsSettings, leaks_outcome
 
 MAX_ITER = 500
+# lbfgs stops when the gradient is this small: a third of the iterations of scikit-learn's 1e-4, for
+# scores within 0.001 of ROC-AUC, PR-AUC and Brier of the tighter fit (measured on the synthetic and
+# the bank marketing leads)
+TOLERANCE = 1e-3
 SEPARATION_AUC = 0.98  # a single feature ranking leads this well is derived from the outcome
 
 
@@ -127,7 +131,7 @@ def _separation(values: pd.Series, outcome: np.ndarray) -> float | None:
 
 
 def _logistic() -> LogisticRegression:
-    return LogisticRegression(max_iter=MAX_ITER)
+    return LogisticRegression(max_iter=MAX_ITER, tol=TOLERANCE)
 
 
 def _sigmoid(decision: np.ndarray, outcome: np.ndarray) -> LogisticRegression:
