@@ -82,8 +82,8 @@ def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str
             f"{SOURCE}: missing feature column(s) {', '.join(repr(name) for name in missing)} "
             f"(configured features: {', '.join(features)}; available: {', '.join(map(str, frame.columns))})"
         )
-    columns = []
-    for name in features:
+    matrix = np.empty((len(frame), len(features)))  # filled column by column: no second copy to stack
+    for position, name in enumerate(features):
         try:
             values = pd.to_numeric(frame[name], errors="raise").to_numpy(dtype=float, na_value=np.nan)
         except (TypeError, ValueError):
@@ -91,8 +91,7 @@ def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str
         if name in log1p:
             with np.errstate(invalid="ignore", divide="ignore"):
                 values = np.log1p(values)
-        columns.append(values)
-    matrix = np.column_stack(columns) if columns else np.empty((len(frame), 0))
+        matrix[:, position] = values
     bad = ~np.isfinite(matrix)
     if bad.any():
         problems = ", ".join(
