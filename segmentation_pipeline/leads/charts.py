@@ -34,6 +34,7 @@ from segmentation_pipeline.charts import (
 from segmentation_pipeline.leads.seniority import SENIORITY_LEVELS
 
 SMALL_SAMPLE_COLOUR = "#d9d9d9"
+PCA_FIT_MAX_LEADS = 100_000  # the two axes are fitted on a fixed sample this large; every lead is projected
 SENIORITY_COLOURS = ("#c6dbef", "#6baed6", "#2171b5", "#08306b", "#3f007d", "#bdbdbd")  # junior .. C-Suite, Unknown
 
 
@@ -104,11 +105,12 @@ def leads_dashboard(personas: dict) -> bytes:
 
 def leads_pca(encoded: np.ndarray, labels: np.ndarray, personas: dict) -> bytes:
     """The encoded leads on two principal components, coloured and named by persona."""
-    encoded = np.asarray(encoded, dtype=float)
     labels = np.asarray(labels).astype(int)
     components = min(2, encoded.shape[1])
-    pca = PCA(n_components=components, random_state=SAMPLE_SEED).fit(encoded)
-    projected = pca.transform(encoded)
+    fitted = _sample_indices(len(encoded), PCA_FIT_MAX_LEADS)
+    pca = PCA(n_components=components, random_state=SAMPLE_SEED).fit(encoded[fitted])
+    # the projection of every lead without PCA.transform's centred copy of the whole matrix
+    projected = encoded @ pca.components_.T - pca.mean_ @ pca.components_.T
     variance = list(pca.explained_variance_ratio_)
     if components == 1:
         projected = np.column_stack([projected, np.zeros(len(projected))])
