@@ -47,6 +47,8 @@ CHART_SIZES: dict[str, tuple[int, int]] = {
     "segment_sizes": (1200, 700),
     "selection_curves": (1400, 800),
     "method_comparison": (1500, 600),
+    "leads_dashboard": (1400, 1000),
+    "leads_pca": (1000, 700),
 }
 LEGEND_WRAP = 28  # characters per line of a legend entry right of the axes
 SCATTER_MAX_POINTS = 5_000  # points drawn in the PCA scatter; PCA itself uses every customer
@@ -455,6 +457,8 @@ FRAMES: dict[str, Frame] = {
     "segment_sizes": Frame(top=50, bottom=78),
     "selection_curves": Frame(top=45, bottom=260, column_gap=45),
     "method_comparison": Frame(top=88, bottom=45, column_gap=30),
+    "leads_dashboard": Frame(top=82, bottom=122, row_gap=140, column_gap=30),
+    "leads_pca": Frame(top=50, bottom=78),
 }
 SUPTITLE_TOP_PX = 8  # the figure title hangs this far below the top edge
 Y_AXIS_PAD_PX = 8  # free pixels left of the widest y tick label or y label

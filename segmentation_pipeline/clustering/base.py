@@ -55,6 +55,8 @@ class ClusteringSettings:
         without such columns "behaviour_mix" is not available and is skipped with a reason.
     mix_components: PCA components kept of the square-rooted spend shares.
     mix_weight: total variance of the mix block relative to the behaviour block (1 = equal say).
+    standardize: standard-scale the (log1p-ed) features; False for features already encoded on a
+        deliberate common scale (one-hot categories, ordinal positions in [0, 1]).
     k: "auto" (choose within k_min..k_max on the selection sample) or a fixed integer, which must
         lie within k_min..k_max so that a typo in the bounds or in k cannot pass unnoticed.
     seed: drives every random choice (samples, initialisations, bootstraps); same data + seed ->
@@ -99,6 +101,7 @@ class ClusteringSettings:
     mix_prefix: str = "dept_value:"
     mix_components: int = 8
     mix_weight: float = 1.0
+    standardize: bool = True
     k: int | str = "auto"
     k_min: int = 2
     k_max: int = 10

@@ -10,6 +10,9 @@ Feature sets (FEATURE_SETS):
   variance is `mix_weight` times the behaviour block's (each standardised behaviour feature has
   variance 1). Neither side dominates however many departments the shop has.
 
+Standard scaling can be switched off for features that are already on a deliberate common scale
+(e.g. one-hot encoded categories, where scaling would blow rare categories up to dominate distances).
+
 The fitted `FeatureTransform` travels inside the model bundle, so new customers are prepared exactly
 like the training customers were.
 """
@@ -80,8 +83,9 @@ class PurchaseMix:
 
 @dataclass(frozen=True)
 class FeatureTransform:
-    """Fitted preparation: which columns, which of them get log1p, the fitted scaler and, for the
-    "behaviour_mix" feature set, the fitted purchase-mix block."""
+    """Fitted preparation: which columns, which of them get log1p, the fitted scaler (an identity
+    scaler when standardization is off) and, for the "behaviour_mix" feature set, the fitted
+    purchase-mix block."""
 
     features: tuple[str, ...]
     log1p_features: tuple[str, ...]
@@ -97,16 +101,18 @@ class FeatureTransform:
         mix: Sequence[str] = (),
         mix_components: int = 8,
         mix_weight: float = 1.0,
+        standardize: bool = True,
     ) -> tuple[FeatureTransform, np.ndarray]:
         """Fit on `frame`; returns the transform and the prepared (scaled) matrix. `mix` names the
         spend columns of the purchase-mix block (none: behaviour features only)."""
         features = tuple(features)
         log1p = tuple(name for name in features if name in set(log1p_features))
         raw = _log_matrix(frame, features, log1p)
-        scaler = StandardScaler().fit(raw)
-        prepared = scaler.transform(raw)
+        scaler = StandardScaler(with_mean=standardize, with_std=standardize).fit(raw)
+        transform = cls(features, log1p, scaler)
+        prepared = transform._scaled(raw)
         if not mix:
-            return cls(features, log1p, scaler), prepared
+            return transform, prepared
         block, mixed = PurchaseMix.fit(frame, mix, mix_components, mix_weight, float(prepared.var(axis=0).sum()))
         return cls(features, log1p, scaler, block), np.hstack([prepared, mixed])
 
@@ -122,7 +128,7 @@ class FeatureTransform:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The prepared matrix of `frame` (extra columns are ignored)."""
-        prepared = self.scaler.transform(_log_matrix(frame, self.features, self.log1p_features))
+        prepared = self._scaled(_log_matrix(frame, self.features, self.log1p_features))
         return np.hstack([prepared, self.mix.transform(frame)]) if self.mix else prepared
 
     def transform_values(self, values: np.ndarray) -> np.ndarray:
@@ -136,10 +142,14 @@ class FeatureTransform:
         logged = values[:, : len(self.features)].copy()  # a copy: the caller's values stay raw
         columns = [position for position, name in enumerate(self.features) if name in self.log1p_features]
         logged[:, columns] = np.log1p(logged[:, columns])
-        prepared = self.scaler.transform(logged)
+        prepared = self._scaled(logged)
         if not self.mix:
             return prepared
         return np.hstack([prepared, self.mix.transform_values(values[:, len(self.features) :])])
+
+    def _scaled(self, matrix: np.ndarray) -> np.ndarray:
+        """Scaled, or the matrix itself when standardization is off (saves a copy of the whole matrix)."""
+        return matrix if self.scaler.scale_ is None and self.scaler.mean_ is None else self.scaler.transform(matrix)
 
     def describe(self) -> dict:
         """What was done, for the result's params. The scaler's means and scales are those of the
@@ -148,10 +158,15 @@ class FeatureTransform:
         description = {
             "features": list(self.features),
             "log1p": list(self.log1p_features),
-            "scaler": "StandardScaler",
-            "means": dict(zip(scaled, map(float, self.scaler.mean_))),
-            "scales": dict(zip(scaled, map(float, self.scaler.scale_))),
         }
+        if self.scaler.scale_ is None:
+            description["scaler"] = "none"
+        else:
+            description.update(
+                scaler="StandardScaler",
+                means=dict(zip(scaled, map(float, self.scaler.mean_))),
+                scales=dict(zip(scaled, map(float, self.scaler.scale_))),
+            )
         if self.mix:
             description["purchase_mix"] = self.mix.describe()
         return description
@@ -171,8 +186,8 @@ def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str
             f"{SOURCE}: missing feature column(s) {', '.join(repr(name) for name in missing)} "
             f"(configured features: {', '.join(features)}; available: {', '.join(map(str, frame.columns))})"
         )
-    columns = []
-    for name in features:
+    matrix = np.empty((len(frame), len(features)))  # filled column by column: no second copy to stack
+    for position, name in enumerate(features):
         try:
             values = pd.to_numeric(frame[name], errors="raise").to_numpy(dtype=float, na_value=np.nan)
         except (TypeError, ValueError):
@@ -180,8 +195,7 @@ def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str
         if name in log1p:
             with np.errstate(invalid="ignore", divide="ignore"):
                 values = np.log1p(values)
-        columns.append(values)
-    matrix = np.column_stack(columns) if columns else np.empty((len(frame), 0))
+        matrix[:, position] = values
     bad = ~np.isfinite(matrix)
     if bad.any():
         problems = ", ".join(

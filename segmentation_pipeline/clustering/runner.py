@@ -86,7 +86,13 @@ def run_method(
         warnings.simplefilter("always")
         ids = customer_ids(features)
         transform, X = FeatureTransform.fit(
-            features, settings.features, settings.log1p_features, mix, settings.mix_components, settings.mix_weight
+            features,
+            settings.features,
+            settings.log1p_features,
+            mix,
+            settings.mix_components,
+            settings.mix_weight,
+            settings.standardize,
         )
         sampled = sample_rows(len(X), settings.silhouette_sample_size, settings.seed)
         silhouette = SilhouetteScorer(X[sampled])
