@@ -36,6 +36,7 @@ from segmentation_pipeline.clustering.base import (
 )
 from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve_against
+from segmentation_pipeline.leads.settings import LeadsSettings
 from segmentation_pipeline.persona_texts.settings import PersonaTextsSettings
 from segmentation_pipeline.retail import cleaning, validation
 from segmentation_pipeline.retail.features import BASIC_FEATURE_PREFIXES, BASIC_NUMERIC_FEATURES, is_basic_feature
@@ -313,6 +314,7 @@ class PipelineConfig(_Section):
     automation: AutomationSettings = AutomationSettings()
     executor: ExecutorSettings = ExecutorSettings()
     publication: PublicationSettings = PublicationSettings()
+    leads: LeadsSettings = LeadsSettings()
     persona_texts: PersonaTextsSettings = PersonaTextsSettings()
     service: ServiceSettings = ServiceSettings()  # `segmentation-pipeline serve`
 
@@ -334,6 +336,10 @@ class PipelineConfig(_Section):
 
     def inbox_path(self) -> Path:
         return self.resolve(self.automation.inbox_dir)
+
+    def leads_settings(self) -> LeadsSettings:
+        """The `leads` section with its relative `path` resolved."""
+        return self.leads.model_copy(update={"path": str(self.resolve(self.leads.path))}) if self.leads.path else self.leads
 
     def persona_texts_settings(self) -> PersonaTextsSettings:
         """The `persona_texts` section with its relative `path` and `embedding.model_path` resolved."""

@@ -16,7 +16,7 @@ import pandas as pd
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.leads.settings import LeadsSettings
 from segmentation_pipeline.leads.synthetic import generate_leads
-from segmentation_pipeline.sources import read_table
+from segmentation_pipeline.readers import read_table
 
 SYNTHETIC_SOURCE = "synthetic leads"
 
@@ -33,7 +33,7 @@ def read_leads(settings: LeadsSettings, cache_dir: str | Path | None = None) -> 
     leads; raises InputDataError when a mapped or feature column is missing."""
     if settings.source == "file":
         path = settings.source_path()
-        raw = read_table(path, settings.read_options, settings.encoding, cache_dir)
+        raw = read_table(path, settings.read_options, settings.encoding, cache_dir, kind="Leads file")
         truth, source = None, str(path)
     else:
         synthetic = generate_leads(settings.synthetic.leads, settings.synthetic.seed, settings.synthetic.personas_path)

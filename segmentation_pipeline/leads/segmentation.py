@@ -42,6 +42,11 @@ class LeadFeatureTransform:
         canonical = tuple(name for name in CANONICAL_LEAD_COLUMNS if name != "is_sale")
         return canonical + self.settings.categorical_features + self.settings.numeric_features
 
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns a lead table may give `transform` (the bundle's `features`)."""
+        return list(self.features)
+
     def transform(self, leads: pd.DataFrame) -> np.ndarray:
         attributes = lead_attributes(leads.reset_index(drop=True), self.settings, "leads to segment")
         return self.fitted.transform(self.encoder.frame(attributes))

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from segmentation_pipeline.paths import resolve
 
 CANONICAL_LEAD_COLUMNS = (
     "state",
@@ -198,5 +197,5 @@ class LeadsSettings(_Section):
         return self
 
     def source_path(self) -> Path | None:
-        """The configured file; a relative path is relative to the project root."""
-        return resolve(self.path) if self.path else None
+        """The configured file (already resolved against the config's folder by `PipelineConfig.leads_settings`)."""
+        return Path(self.path).expanduser() if self.path else None

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeFl
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.leads.settings import LeadColumns
 from segmentation_pipeline.storage import atomic_path
-from segmentation_pipeline.synthetic import _read_yaml
+from segmentation_pipeline.yaml_data import read_yaml_model
 
 DEFAULT_LEAD_PERSONAS_PATH = Path(__file__).parent / "lead_personas.yml"
 LEAD_ID = "Lead ID"
@@ -82,7 +82,7 @@ class LeadPersonaSet(_Strict):
 def load_lead_personas(path: str | Path | None = None) -> LeadPersonaSet:
     """Read and validate the lead personas (default: the file shipped in this package)."""
     path = Path(path) if path is not None else DEFAULT_LEAD_PERSONAS_PATH
-    persona_set = _read_yaml(path, LeadPersonaSet)
+    persona_set = read_yaml_model(path, LeadPersonaSet)
     total = sum(persona.weight for persona in persona_set.personas.values())
     if abs(total - 1.0) > 1e-6:
         raise InputDataError(f"{path}: personas.*.weight: weights sum to {total:g}, expected 1")

@@ -16,7 +16,6 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,10 +25,10 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
 )
 
 from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.yaml_data import read_yaml_model
 
 
 DEFAULT_PERSONAS_PATH = Path(__file__).parent / "personas.yml"
@@ -169,42 +168,6 @@ class PersonaSet(_Strict):
     personas: Annotated[dict[str, Persona], Field(min_length=1)]
 
 
-class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when available
-    """Refuses repeated keys, which plain YAML silently collapses to the last one."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key!r}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_yaml(path: Path, model: type[_Strict]):
-    try:
-        with path.open(encoding="utf-8") as stream:
-            raw = yaml.load(stream, Loader=_UniqueKeyLoader)
-    except OSError as exc:
-        raise InputDataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise InputDataError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from exc
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise InputDataError(f"{path}: {problems}") from exc
-
-
 def _require(condition: bool, path: Path, key: str, problem: str) -> None:
     if not condition:
         raise InputDataError(f"{path}: {key}: {problem}")
@@ -219,7 +182,7 @@ def _require_distribution(weights: dict[str, float], path: Path, key: str) -> No
 def load_hierarchy(path: str | Path | None = None) -> ProductHierarchy:
     """Read and validate the product hierarchy (default: data/config/product_hierarchy.yml)."""
     path = Path(path) if path is not None else DEFAULT_HIERARCHY_PATH
-    hierarchy = _read_yaml(path, ProductHierarchy)
+    hierarchy = read_yaml_model(path, ProductHierarchy)
     variants = hierarchy.product_variants
     _require(
         len(variants) >= hierarchy.products_per_class,
@@ -245,7 +208,7 @@ def load_personas(path: str | Path | None = None, hierarchy: ProductHierarchy | 
     """Read and validate the personas (default: data/config/personas.yml) against the product hierarchy."""
     path = Path(path) if path is not None else DEFAULT_PERSONAS_PATH
     hierarchy = hierarchy if hierarchy is not None else load_hierarchy()
-    persona_set = _read_yaml(path, PersonaSet)
+    persona_set = read_yaml_model(path, PersonaSet)
     _require_distribution({name: p.weight for name, p in persona_set.personas.items()}, path, "personas.*.weight")
     department_of_class = {
         product_class: department
