@@ -1,6 +1,6 @@
 """`segmentation-pipeline`: run the whole pipeline, backfill months, run the checks, open the UI, list
 or roll back the published outputs, find the published persona texts closest to a description, or
-write synthetic transactions.
+write synthetic transactions or leads.
 
 Every command that touches Dagster uses the persistent instance in $DAGSTER_HOME (default
 `.dagster_home` in the current directory, created with a default dagster.yaml when missing), so the
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from segmentation_pipeline import layout
 from segmentation_pipeline.config import CONFIG_ENV_VAR, PipelineConfig, config_path_in_use, load_config
-from segmentation_pipeline.errors import ConfigError, InputDataError
+from segmentation_pipeline.errors import ConfigError, InputDataError, StorageError
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
 
 DEFINITIONS_MODULE = "segmentation_pipeline.definitions"
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--out", required=True, help="output file; .csv or .parquet")
     generate.add_argument("--customers-out", help="optional file for the ground-truth customers table")
 
+    generate_leads = commands.add_parser("generate-leads", help="write synthetic B2B leads to a csv or parquet file")
+    generate_leads.add_argument("--leads", type=int, default=5000)
+    generate_leads.add_argument("--seed", type=int, default=42)
+    generate_leads.add_argument("--out", required=True, help="output file; .csv or .parquet")
+
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "dev":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -90,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         "config": _print_default_config,
         "similar": _similar,
         "generate": _generate,
+        "generate-leads": _generate_leads,
     }
     try:
         if args.command == "dev":
             return _dev(args, extra)
         return handlers[args.command](args)
-    except (ConfigError, InputDataError) as exc:
+    except (ConfigError, InputDataError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -119,6 +125,19 @@ def _generate(args: argparse.Namespace) -> int:
         f"wrote {len(data.transactions):,} transactions of {len(data.customers):,} customers to {args.out} "
         f"in {time.perf_counter() - started:.1f}s"
     )
+    return 0
+
+
+def _generate_leads(args: argparse.Namespace) -> int:
+    from segmentation_pipeline.leads.synthetic import write_synthetic_leads
+
+    started = time.perf_counter()
+    try:
+        path = write_synthetic_leads(args.out, args.leads, args.seed)
+    except ValueError as exc:  # a bad suffix or count: one line, like a config error
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.leads:,} synthetic leads to {path} in {time.perf_counter() - started:.1f}s")
     return 0
 
 

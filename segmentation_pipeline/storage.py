@@ -7,6 +7,7 @@ a reader never sees half a file.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -19,23 +20,48 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from segmentation_pipeline.errors import StorageError, storage_error
 from segmentation_pipeline.layout import TEMP_SUFFIX
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A file-system failure (read-only folder, full disk, a file where a folder should be) becomes a
+    `StorageError` naming `path`, so the user reads which file could not be written, not a traceback.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(handle)
-    os.chmod(temp_name, 0o644)  # mkstemp makes files private; outputs are for reading
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        os.close(handle)
+        os.chmod(temp_name, 0o644)  # mkstemp makes files private; outputs are for reading
+    except OSError as exc:
+        raise storage_error(path, exc) from None
     temp = Path(temp_name)
     try:
         yield temp
         os.replace(temp, path)
+    except OSError as exc:
+        raise storage_error(path, exc) from None
     finally:
         temp.unlink(missing_ok=True)
+
+
+def writable_folder(path: Path, role: str) -> Path:
+    """`path` as a folder this process can write, created if missing; else a one-line StorageError
+    naming the folder and its role ("output_dir", "DAGSTER_HOME") before any work starts."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise StorageError(errno.ENOTDIR, f"{path}: {role} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check.", suffix=TEMP_SUFFIX):
+            pass
+    except OSError as exc:
+        raise storage_error(path, exc, f"{role} cannot be written") from None
+    return path
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:

@@ -10,6 +10,7 @@ their staged outputs removed. The run's outputs are published as a whole by its 
 
 from __future__ import annotations
 
+import errno
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import pandas as pd
 
 from segmentation_pipeline import layout
 from segmentation_pipeline.config import PipelineConfig, load_config
-from segmentation_pipeline.errors import ConfigError
+from segmentation_pipeline.errors import ConfigError, StorageError
 from segmentation_pipeline.orchestration.conventions import CHECKS_JOB, FULL_REFRESH_JOB, TRIGGER_TAG
 from segmentation_pipeline.orchestration.instance import (
     cli_run_tags,
@@ -35,6 +36,7 @@ from segmentation_pipeline.orchestration.partitions import partition_range_tags,
 from segmentation_pipeline.orchestration.progress import Progress, RunOutcome
 from segmentation_pipeline.publication import OutputFolder
 from segmentation_pipeline.retail.transactions import data_months, log_in_force
+from segmentation_pipeline.storage import writable_folder
 
 DEFINITIONS_MODULE = "segmentation_pipeline.definitions"
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -88,7 +90,10 @@ def _execute(
 ) -> RunOutcome:
     config = load_config(config_path)
     outcome = RunOutcome(run_id=str(uuid.uuid4()), success=False, seconds=0.0)
-    home = Path(instance.root_directory) if instance else ensure_instance_home(instance_home())
+    writable_folder(config.output_path(), "output_dir")
+    home = Path(instance.root_directory) if instance else instance_home()
+    writable_folder(home, "DAGSTER_HOME")
+    ensure_instance_home(home)
     with ExitStack() as stack:
         # Locked before the instance opens: two processes creating a new instance's SQLite tables at
         # the same moment would both stamp its schema version and leave it unreadable.
@@ -99,10 +104,24 @@ def _execute(
         OutputFolder(config.output_path(), config.publication.keep_sets).clean(live_run_ids(instance))
         tags = {**tags_for(config, instance), **cli_run_tags()}
         started = time.perf_counter()
-        result = _launch(config, config_path, job_name, instance, outcome, tags, emit)
+        try:
+            result = _launch(config, config_path, job_name, instance, outcome, tags, emit)
+        except Exception as exc:
+            if _disk_full(exc):  # the run's history could not be written: say where, not a traceback
+                raise StorageError(errno.ENOSPC, f"{home}: the Dagster instance cannot record the run: disk full") from None
+            raise
         outcome.seconds = time.perf_counter() - started
     outcome.success = result.success and not outcome.failed_checks and not outcome.errors
     return outcome
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether a failure (or one of its causes) is a full disk, as SQLite or the OS reports it."""
+    while exc is not None:
+        if getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _launch(

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.retail.features import CLASS_VALUE_PREFIX, DEPT_VALUE_PREFIX
 
 FEATURES_TABLE = "customer_features_enriched"
 
@@ -188,8 +189,8 @@ def build_personas(result, features: pd.DataFrame) -> dict:
     """JSON-ready personas of one clustering result, ranked by revenue share (rank 1 = most valuable)."""
     frame = aligned_features(result, features)
     clusters = _cluster_table(frame, getattr(result, "noise", None))
-    departments = _share_table(frame, "dept_value:")
-    classes = _share_table(frame, "class_value:")
+    departments = _share_table(frame, DEPT_VALUE_PREFIX)
+    classes = _share_table(frame, CLASS_VALUE_PREFIX)
     countries = _country_table(frame)
     behaviour = _behaviour_candidates(frame)
     truth = _truth_crosstab(frame)
@@ -341,7 +342,7 @@ def aligned_features(result, features: pd.DataFrame) -> pd.DataFrame:
             f"e.g. {list(unknown[:3])}"
         )
     columns = [c for c in features.columns
-               if c in ALIGNED_COLUMNS or c.startswith(("dept_value:", "class_value:"))]
+               if c in ALIGNED_COLUMNS or c.startswith((DEPT_VALUE_PREFIX, CLASS_VALUE_PREFIX))]
     frame = features[columns].take(positions).reset_index(drop=True)
     frame["cluster"] = np.asarray(result.labels).astype(int)
     return frame

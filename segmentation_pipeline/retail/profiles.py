@@ -38,13 +38,13 @@ import yaml
 
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.jsonable import json_ready
+from segmentation_pipeline.retail.features import DEPT_VALUE_PREFIX
 
 SHARE_DECIMALS = 4
 PERCENTAGE_DECIMALS = 2
 PERCENTAGE_TOLERANCE = 0.1
 SHARE_TOLERANCE = 0.01
 TOP_DEPARTMENTS = 5
-DEPARTMENT_VALUE_PREFIX = "dept_value:"
 SEGMENT_COLUMN = "segment"
 
 ROOT_KEYS = ("metadata", "metrics", "features_used", "clusters")
@@ -236,12 +236,12 @@ def _top_departments(
     aligned: pd.DataFrame, labels: np.ndarray, clusters_index: pd.Index
 ) -> dict[int, list[dict]] | None:
     """Top departments by share of the members' department revenue; None without dept_value:* columns."""
-    columns = [c for c in aligned.columns if str(c).startswith(DEPARTMENT_VALUE_PREFIX)]
+    columns = [c for c in aligned.columns if str(c).startswith(DEPT_VALUE_PREFIX)]
     if not columns:
         return None
     revenue = aligned[columns].astype(float).fillna(0.0).groupby(labels).sum()
     revenue = revenue.reindex(clusters_index, fill_value=0.0)
-    revenue.columns = [c[len(DEPARTMENT_VALUE_PREFIX) :] for c in columns]
+    revenue.columns = [c[len(DEPT_VALUE_PREFIX) :] for c in columns]
     top = {}
     for cluster_id, row in revenue.iterrows():
         total = row.sum()
