@@ -415,8 +415,19 @@ def png_size(png_bytes: bytes) -> tuple[int, int]:
     return width, height
 
 
-def markdown_image(png_bytes: bytes) -> str:
-    """Markdown image with the PNG inlined as a data URI (Dagster metadata renders it)."""
+# Dagster 1.13 shows markdown metadata in a dialog about this wide; wider images are cut off there.
+UI_PREVIEW_WIDTH = 900
+
+
+def markdown_image(png_bytes: bytes, max_width: int = UI_PREVIEW_WIDTH) -> str:
+    """Markdown image with the PNG inlined as a data URI (Dagster metadata renders it), scaled down
+    to `max_width` so the whole chart fits the UI's dialog; the written file keeps its full size."""
+    image = Image.open(io.BytesIO(png_bytes))
+    if image.width > max_width:
+        image = image.resize((max_width, round(image.height * max_width / image.width)), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        png_bytes = buffer.getvalue()
     return f"![]({data_uri(png_bytes)})"
 
 
