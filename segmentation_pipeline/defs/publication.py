@@ -53,7 +53,7 @@ def publication_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         )
         return dg.MaterializeResult(
             metadata={
-                **table_metadata(files, [layout.MANIFEST]),
+                **table_metadata(files, [layout.MANIFEST], unit="files"),
                 "set_id": published.set_id,
                 "runs_published": dg.MetadataValue.json(runs),
                 "set_folder": dg.MetadataValue.path(str(published.path)),

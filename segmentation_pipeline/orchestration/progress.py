@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from segmentation_pipeline.orchestration.metadata import ROW_UNIT
+
 
 @dataclass
 class RunOutcome:
@@ -39,7 +41,7 @@ class Progress:
         self.outcome = outcome
         self.emit = emit
         self.started: dict[str, float] = {}
-        self.rows: dict[str, dict[str, int | None]] = defaultdict(dict)
+        self.rows: dict[str, dict[str, str]] = defaultdict(dict)
 
     def __call__(self, entry) -> None:
         event = entry.dagster_event
@@ -51,12 +53,13 @@ class Progress:
         elif kind == "ASSET_MATERIALIZATION":
             materialization = event.event_specific_data.materialization
             rows = materialization.metadata.get("dagster/row_count")
-            self.rows[step][materialization.asset_key.to_user_string()] = rows.value if rows else None
+            unit = materialization.metadata.get(ROW_UNIT)
+            count = f"{rows.value:>10,} {unit.value if unit else 'rows':<9}" if rows else " " * 20
+            self.rows[step][materialization.asset_key.to_user_string()] = count
         elif kind == "STEP_SUCCESS":
             seconds = entry.timestamp - self.started.get(step, entry.timestamp)
-            for asset, rows in self.rows.pop(step, {}).items():
+            for asset, count in self.rows.pop(step, {}).items():
                 self.outcome.assets += 1
-                count = f"{rows:>10,} rows" if rows is not None else " " * 15
                 self.emit(f"  {asset:<34} {count}  {seconds:6.2f}s")
         elif kind == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data

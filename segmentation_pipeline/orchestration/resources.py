@@ -76,13 +76,14 @@ def record_outputs(
     settings: PipelineSettings,
     files: list[str],
     table: pd.DataFrame,
+    unit: str = "rows",
     **metadata,
 ) -> None:
     """Record files the asset wrote into its staging folder (so they are published with the run) and
-    attach the standard metadata (rows, schema, files) plus extras."""
+    attach the standard metadata (rows — or the `unit` a row is —, schema, files) plus extras."""
     asset = context.asset_key.to_user_string()
     settings.staging(context.run.run_id).record(asset, files, len(table))
-    context.add_output_metadata({**table_metadata(table, files), **metadata})
+    context.add_output_metadata({**table_metadata(table, files, unit), **metadata})
 
 
 def record_skipped(context: dg.AssetExecutionContext, settings: PipelineSettings, skipped: SkippedMethod) -> SkippedMethod:

@@ -65,6 +65,7 @@ def persona_text_corpus(context: dg.AssetExecutionContext, settings: PipelineSet
         settings,
         [layout.PERSONA_TEXTS_CORPUS],
         corpus.personas,
+        unit="personas",
         source=section.source if section.source == "embedded" else str(section.path),
         sections=corpus.sections,
         rejected_sections=len(corpus.rejected),
@@ -124,6 +125,7 @@ def persona_text_analysis(
         settings,
         [*layout.PERSONA_TEXTS_OUTPUTS.values(), *previews.values()],
         analysis.table,
+        unit="personas",
         **{
             "embedding/backend": embedding["backend"],
             "embedding/model": str(embedding["model"]),

@@ -119,6 +119,7 @@ def method_comparison(
         settings,
         files,
         compared.table,
+        unit="runs",
         recommended=compared.recommended,
         recommendation_reason=compared.recommendation_reason,
         skipped_methods=dg.MetadataValue.json(skipped),

@@ -53,6 +53,7 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
             settings,
             files,
             table,
+            unit="personas",
             personas=dg.MetadataValue.md(table[["rank", "persona_name", "value_tier", "size", "percentage"]].to_markdown(index=False)),
         )
         return built

@@ -66,6 +66,7 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
             settings,
             list(files),
             sizes,
+            unit="clusters",
             clusters=dg.MetadataValue.md(sizes.to_markdown(index=False)),
             llm_narrative_status=narrative.status,
         )
