@@ -78,19 +78,23 @@ def chart(prefix: str, name: str) -> str:
 REPORT = "report.html"
 
 
-# --- leads (PROVISIONAL) -----------------------------------------------------------------------
-# The leads domain is still being built and will settle its own entries here. Until then its model
-# files (what the REST service reads) mirror the retail ones under `leads/`:
-# `leads_provisional(model_bundle(method))`, `leads_provisional(personas_json(method))`,
-# `leads_provisional(METHOD_COMPARISON_JSON)`, and the lead feature table below.
-LEADS_DIR_PROVISIONAL = "leads"
+# --- leads -------------------------------------------------------------------------------------
+LEADS_DIR = "leads"
 
 
-def leads_provisional(relative: str) -> str:
-    return f"{LEADS_DIR_PROVISIONAL}/{relative}"
+def leads_file(name: str) -> str:
+    return f"{LEADS_DIR}/{name}"
 
 
-LEAD_FEATURES_PROVISIONAL = leads_provisional(table("lead_features"))
+LEADS_PERSONAS = leads_file("personas.json")  # personas ranked by conversion rate
+LEADS_CLUSTERED = leads_file("clustered_leads.csv")  # the input rows, same order, + Cluster, Persona, conversion_score
+LEADS_CONVERSION = leads_file("conversion.parquet")  # per cluster: counts, rate, Wilson interval, lift, tier
+LEADS_REJECTED = leads_file("rejected_leads.csv")  # raw rows (every column) + source_row + reject_reason
+LEADS_BUNDLE = leads_file("models/lead_segments_bundle.joblib")  # `ModelBundle.predict` on canonical lead fields
+# What the REST service serves the lead model on: `lead_id` (the input row) + every encoded column.
+LEAD_FEATURES = leads_file("lead_features.parquet")
+LEADS_CHART_PREFIX = "leads"  # charts/leads_dashboard.png, charts/leads_pca.png (`chart(LEADS_CHART_PREFIX, name)`)
+LEADS_CHARTS = ("dashboard", "pca")
 
 
 # --- persona_texts -----------------------------------------------------------------------------

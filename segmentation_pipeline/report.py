@@ -38,6 +38,11 @@ CHART_CAPTIONS: dict[str, str] = {
     "dashboard": "Cluster sizes, value, R/F/M scores and value tiers",
     "membership": "Highest soft membership per customer",
 }
+# The leads section's charts ("leads/<name>"): their own captions (a suffix such as "dashboard" is shared).
+LEADS_CHART_CAPTIONS: dict[str, str] = {
+    "dashboard": "Leads per persona, conversion rate with its 95% interval, conversions and seniority mix",
+    "pca": "Leads on the first two principal components of their encoding, by persona",
+}
 # The chart function names work as chart names too.
 CHART_CAPTIONS |= {
     "cluster_scatter": CHART_CAPTIONS["scatter"],
@@ -126,6 +131,7 @@ def build_report(
     title: str = DEFAULT_TITLE,
     run_info: dict | None = None,
     narratives: dict[str, dict] | None = None,
+    leads: dict | None = None,
 ) -> str:
     """The complete HTML document.
 
@@ -133,7 +139,9 @@ def build_report(
     `links` maps a label to the relative path of a data file; `run_info` adds header lines
     (e.g. data source, customers, run time) and is left out by default so output stays reproducible;
     `narratives` maps a method to its optional LLM narrative ({"status", "text"}), so the page says
-    whether one was asked for, and why it is missing when the endpoint failed.
+    whether one was asked for, and why it is missing when the endpoint failed. `leads` ({"personas":
+    the leads domain's personas document, "charts": {"leads/<name>": PNG}}) adds a leads section: the
+    lead personas ranked by conversion rate and the leads charts.
     """
     if recommended not in personas_by_method:
         raise ValueError(f"recommended method {recommended!r} has no personas in personas_by_method")
@@ -162,6 +170,8 @@ def build_report(
         sections.append(_method_section(method, personas_by_method.get(method), recommended,
                                         take([n for n in charts if n.startswith(f"{method}/")]),
                                         _method_metrics(comparison, method)))
+    if leads:
+        sections.append(_leads_section(leads["personas"], leads.get("charts") or {}))
     leftover = [n for n in charts if n not in placed]
     if leftover:
         sections.append(_section("other-charts", "Other charts", take(leftover)))
@@ -172,7 +182,8 @@ def build_report(
         f'<a href="#{html.escape(anchor)}">{html.escape(label)}</a>'
         for anchor, label in [("comparison", "Method comparison"), ("personas", "Personas"),
                               *([("overview", "Data and model selection")] if overview else []),
-                              *[(_anchor(m), m) for m in methods], ("files", "Data files")]
+                              *[(_anchor(m), m) for m in methods], *([("leads", "Leads")] if leads else []),
+                              ("files", "Data files")]
     )
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -180,7 +191,8 @@ def build_report(
         f"<title>{_e(title)}</title>\n<style>{CSS}\n{_tier_css()}\n</style>\n</head>\n<body>\n"
         f"<header class=\"page\"><h1>{_e(title)}</h1>{_definition_list(header_items)}</header>\n"
         f"<main>\n<nav>{nav}</nav>\n" + "\n".join(sections) + "\n</main>\n"
-        f"<footer>{_e(title)}: {len(charts)} charts embedded; no external resources.</footer>\n"
+        f"<footer>{_e(title)}: {len(charts) + len((leads or {}).get('charts') or {})} charts embedded; "
+        "no external resources.</footer>\n"
         "</body>\n</html>\n"
     )
 
@@ -318,6 +330,35 @@ def _card(p: dict) -> str:
     )
 
 
+def _leads_section(personas_dict: dict, lead_charts: dict[str, bytes]) -> str:
+    """The lead personas ranked by conversion rate (with the 95% Wilson interval, tier and lift over
+    the overall rate) and the leads charts."""
+    rows = []
+    for p in _ranked(personas_dict):
+        m = p["conversion_metrics"]
+        tier = m["value_tier"]
+        badge = f'<span class="tier tier-{tier.lower()}">{_e(tier)}</span>' if tier else "small sample"
+        rows.append(
+            f'<tr><td class="num">{p["rank"]}</td><td>{_e(p["persona_name"])}</td>'
+            f'<td class="num">{p["cluster_size"]:,}</td><td class="num">{_number(p["cluster_percentage"], 1)}</td>'
+            f'<td class="num">{_pct(m["conversion_rate"])}</td>'
+            f'<td class="num">{_pct(m["ci_low"])} &ndash; {_pct(m["ci_high"])}</td>'
+            f'<td>{badge}</td><td class="num">{_number(m["lift"], 2)}</td></tr>'
+        )
+    header = "".join(f"<th>{c}</th>" for c in ("Rank", "Lead persona", "Leads", "%", "Conversion rate",
+                                               "95% interval", "Tier", "Lift"))
+    intro = (
+        f"<p>{len(rows)} lead personas from {personas_dict['total_leads']:,} leads, ranked by conversion rate "
+        f"(overall {_pct(personas_dict['overall_conversion_rate'])}); lift = persona rate / overall rate; "
+        f"a persona under {personas_dict['min_cluster_size']:,} leads is a small sample and gets no tier.</p>"
+    )
+    images = "".join(
+        _image(name, png, LEADS_CHART_CAPTIONS.get(name.rsplit("/", 1)[-1])) for name, png in lead_charts.items()
+    )
+    table = f'<div class="wide"><table><tr>{header}</tr>{"".join(rows)}</table></div>'
+    return _section("leads", "Leads: conversion personas", intro + table + images)
+
+
 def _method_metrics(comparison: dict, method: str) -> str:
     """The metrics only this method reports (BIC, partition coefficient, noise count, ...), per run."""
     runs = {run: values for run, values in comparison.get("method_metrics", {}).items()
@@ -391,10 +432,10 @@ def _section(anchor: str, heading: str, body: str) -> str:
 # --- pieces --------------------------------------------------------------------------------------
 
 
-def _image(name: str, png: bytes) -> str:
+def _image(name: str, png: bytes, caption: str | None = None) -> str:
     """A figure with the chart inlined as a data URI; width/height from the PNG header."""
     width, height = png_size(png)
-    caption = CHART_CAPTIONS.get(name.rsplit("/", 1)[-1], name.rsplit("/", 1)[-1])
+    caption = caption or CHART_CAPTIONS.get(name.rsplit("/", 1)[-1], name.rsplit("/", 1)[-1])
     return (
         f'<figure class="chart" data-chart="{_e(name)}">'
         f'<img src="{data_uri(png)}" alt="{_e(name)}" width="{width}" height="{height}">'

@@ -103,8 +103,8 @@ def lead_clustering() -> ClusteringResult:
 
 
 def stage_lead_model(staging: RunStaging) -> None:
-    """The lead model files (bundle, personas, comparison, table) at the leads family's (provisional)
-    paths, staged and recorded under `staging`."""
+    """A hand-made lead model (bundle, personas in the leads domain's shape, feature table) at the leads
+    family's paths, staged and recorded under `staging`."""
     result = lead_clustering()
     family = published.LEADS
     bundle = published.bundle_path(family, "kmeans")
@@ -114,15 +114,14 @@ def stage_lead_model(staging: RunStaging) -> None:
     personas = {
         "method": "kmeans",
         "personas": [
-            {"persona_name": f"Lead group {label}", "cluster_id": label, "rank": label + 1, "size": int(size),
-             "percentage": round(100 * size / sizes.sum(), 2), "value_tier": ("HIGH", "MEDIUM", "LOW")[label]}
+            {"persona_name": f"Lead group {label}", "cluster_id": label, "rank": label + 1, "cluster_size": int(size),
+             "cluster_percentage": round(100 * size / sizes.sum(), 2),
+             "conversion_metrics": {"value_tier": ("HIGH", "MEDIUM", "LOW")[label]}}
             for label, size in enumerate(sizes)
         ],
     }
     _write_json(staging.path(published.personas_path(family, "kmeans")), personas)
     staging.record("leads_kmeans_personas", [published.personas_path(family, "kmeans")], None)
-    _write_json(staging.path(published.comparison_path(family)), {"recommended": "kmeans"})
-    staging.record("leads_method_comparison", [published.comparison_path(family)], 1)
     write_parquet(lead_features(), staging.path(published.features_path(family)))
     staging.record("lead_features", [published.features_path(family)], len(lead_features()))
 

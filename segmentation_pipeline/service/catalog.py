@@ -68,7 +68,8 @@ def _load_family(set_dir: Path, manifest: dict, family: Family, methods: list[st
         return published.verified_bytes(set_dir, manifest, relative)
 
     table = pd.read_parquet(io.BytesIO(read(published.features_path(family))))
-    comparison = json.loads(read(published.comparison_path(family)))
+    comparison_file = published.comparison_path(family)
+    comparison = json.loads(read(comparison_file)) if comparison_file else {"recommended": methods[0]}
     segmenters = {}
     for method in methods:
         bundle_file = published.bundle_path(family, method)
@@ -76,7 +77,8 @@ def _load_family(set_dir: Path, manifest: dict, family: Family, methods: list[st
         bundle = ModelBundle.from_bytes(read(bundle_file), set_dir / bundle_file)
         if bundle.method != method:
             raise PublishedSetError(f"{set_dir / bundle_file}: holds a {bundle.method!r} bundle, not {method!r}")
-        personas = json.loads(read(published.personas_path(family, method)))
+        bundle = family.serving(bundle)
+        personas = family.segment_facts(json.loads(read(published.personas_path(family, method))))
         version = manifest["files"][bundle_file].get("run_id") or manifest["run_id"]
         segmenters[method] = Segmenter(method, version, bundle, personas, table, family.id_column, family.stat_columns)
     recommended = comparison.get("recommended")

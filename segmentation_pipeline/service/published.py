@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from segmentation_pipeline import layout, publication
+from segmentation_pipeline.clustering import ModelBundle
 
 
 class PublishedSetError(Exception):
@@ -35,15 +36,23 @@ class Family:
     bundle and one personas file per clustering method, the method comparison naming the recommended
     method, and the entity feature table the bundles were trained on (id column + every feature).
     `stat_columns` are the columns whose per-segment mean/median/min/max the service reports.
+
+    A family with a single model (leads) names its `methods` instead of having its bundles found by
+    path pattern, has no comparison (its one method is the recommended one), and may adapt its files
+    to what the segmenter reads: `serving` turns the published bundle into the one served, and
+    `segment_facts` its personas document into the segmenter's persona fields.
     """
 
     name: str
     bundle: Callable[[str], str]  # method -> the bundle's path in the set
     personas: Callable[[str], str]  # method -> the personas file's path in the set
-    comparison: str
+    comparison: str | None
     table: str
     id_column: str
     stat_columns: tuple[str, ...]
+    methods: tuple[str, ...] | None = None  # fixed methods; None = every bundle the manifest lists
+    serving: Callable[[ModelBundle], ModelBundle] = lambda bundle: bundle
+    segment_facts: Callable[[dict], dict] = lambda personas: personas
 
 
 RETAIL = Family(
@@ -56,16 +65,49 @@ RETAIL = Family(
     stat_columns=("recency_days", "frequency", "monetary"),
 )
 
-# Provisional, like its layout entries: the leads domain settles its file names (and this id column)
-# when it lands. Its stats are every feature of its bundle (empty here).
+def _lead_bundle_served(bundle: ModelBundle) -> ModelBundle:
+    """The lead bundle as served: its own numeric preparation of the encoded lead columns.
+
+    The published bundle starts from canonical lead fields (text: job title, industry, ...) through a
+    `LeadFeatureTransform`; the service's requests carry numbers by feature name, so it serves the
+    same fitted model on the encoded columns (`industry=Banking`, `seniority`, ...) that the lead
+    feature table holds. A bundle that is numeric already is served as it is."""
+    inner = getattr(bundle.transform, "fitted", None)
+    return bundle if inner is None else replace(bundle, transform=inner)
+
+
+def _lead_segment_facts(personas: dict) -> dict:
+    """`leads/personas.json` with the persona fields the segmenter reads (size, percentage, value tier)
+    taken from the leads' own (cluster_size, cluster_percentage, conversion_metrics.value_tier)."""
+    return {
+        **personas,
+        "personas": [
+            {
+                **persona,
+                "size": persona["cluster_size"],
+                "percentage": persona["cluster_percentage"],
+                "value_tier": persona["conversion_metrics"]["value_tier"] or "SMALL SAMPLE",
+            }
+            for persona in personas["personas"]
+        ],
+    }
+
+
+LEAD_METHOD = "kmeans"  # the leads domain fits one k-means model (k fixed, or chosen by silhouette)
+
+# One model: the bundle, the personas, the feature table it is served on (`lead_id` = the input row).
+# Its stats are every feature of the served bundle (the encoded columns).
 LEADS = Family(
     name="leads",
-    bundle=lambda method: layout.leads_provisional(layout.model_bundle(method)),
-    personas=lambda method: layout.leads_provisional(layout.personas_json(method)),
-    comparison=layout.leads_provisional(layout.METHOD_COMPARISON_JSON),
-    table=layout.LEAD_FEATURES_PROVISIONAL,
+    bundle=lambda method: layout.LEADS_BUNDLE,
+    personas=lambda method: layout.LEADS_PERSONAS,
+    comparison=None,
+    table=layout.LEAD_FEATURES,
     id_column="lead_id",
     stat_columns=(),
+    methods=(LEAD_METHOD,),
+    serving=_lead_bundle_served,
+    segment_facts=_lead_segment_facts,
 )
 
 
@@ -77,7 +119,8 @@ def personas_path(family: Family, method: str) -> str:
     return family.personas(method)
 
 
-def comparison_path(family: Family) -> str:
+def comparison_path(family: Family) -> str | None:
+    """The method comparison's path, None for a single-model family."""
     return family.comparison
 
 
@@ -90,6 +133,8 @@ _METHOD = "{method}"  # stands for the method in a bundle path, to recognise bun
 
 def published_methods(family: Family, manifest: dict) -> list[str]:
     """Methods whose bundle the manifest lists for `family`, in manifest order."""
+    if family.methods is not None:
+        return [method for method in family.methods if family.bundle(method) in manifest["files"]]
     prefix, suffix = family.bundle(_METHOD).split(_METHOD)
     return [
         path[len(prefix) : len(path) - len(suffix)]

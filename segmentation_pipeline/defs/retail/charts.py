@@ -24,7 +24,7 @@ def _publish_charts(
         [{"chart": name, "width": charts.png_size(png)[0], "height": charts.png_size(png)[1]} for name, png in pngs.items()]
     )
     images = {f"chart/{name}": dg.MetadataValue.md(charts.markdown_image(png)) for name, png in pngs.items()}
-    record_outputs(context, settings, files, listing, **images)
+    record_outputs(context, settings, files, listing, unit="charts", **images)
     return {f"{prefix}/{name}": png for name, png in pngs.items()}
 
 
@@ -112,10 +112,13 @@ def pipeline_charts(
         **{f"{m}_personas": dg.AssetIn(f"{m}_personas") for m in METHODS},
         **{f"{m}_charts": dg.AssetIn(f"{m}_charts") for m in METHODS},
         **{f"{m}_profile": dg.AssetIn(f"{m}_profile") for m in METHODS},
+        "lead_personas": dg.AssetIn("lead_personas"),
+        "lead_charts": dg.AssetIn("lead_charts"),
     },
     description=(
         f"`{layout.REPORT}`: one self-contained page (images embedded, no network) with the method comparison, "
-        "persona cards of the recommended method ranked by value, per-method sections and links to the files."
+        "persona cards of the recommended method ranked by value, per-method sections, the lead personas ranked "
+        "by conversion with the leads charts, and links to the files."
     ),
 )
 def report_html(
@@ -136,6 +139,8 @@ def report_html(
             links[f"{method} LLM narrative"] = layout.llm_narrative(method)
         links[f"{method} personas (JSON)"] = layout.personas_json(method)
         links[f"{method} clustered customers (CSV)"] = layout.clustered_customers_csv(method)
+    links["Lead personas (JSON)"] = layout.LEADS_PERSONAS
+    links["Clustered leads (CSV)"] = layout.LEADS_CLUSTERED
     html = report.build_report(
         method_comparison,
         personas_by_method,
@@ -143,6 +148,7 @@ def report_html(
         links,
         recommended=method_comparison["recommended"],
         narratives=narratives,
+        leads={"personas": inputs["lead_personas"], "charts": inputs["lead_charts"]},
     )
     report.write_report(html, settings.staging(context.run.run_id).path(layout.REPORT))
     references = report.report_references(html)
@@ -153,6 +159,7 @@ def report_html(
         settings,
         [layout.REPORT],
         summary,
+        unit="personas",
         charts_embedded=len(references["charts"]),
         path=dg.MetadataValue.path(str(published_at)),
     )
