@@ -30,7 +30,8 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer
-from segmentation_pipeline.clustering.runner import run_feature_sets, unavailable_feature_sets
+from segmentation_pipeline.clustering.base import UnsupportedDataError
+from segmentation_pipeline.clustering.runner import run_feature_sets
 from segmentation_pipeline.clustering.selection import sample_rows
 from segmentation_pipeline.jsonable import json_ready
 
@@ -292,8 +293,11 @@ class MethodRuns:
 
 
 def method_runs(method: str, features: pd.DataFrame, settings) -> MethodRuns:
-    """Fit `method` on every configured feature set the table can feed and pick its preferred run."""
-    runs = run_feature_sets(method, features, settings)
+    """Fit `method` on every configured feature set the table can feed and pick its preferred run.
+    A feature set the data cannot support is left out with its reason; UnsupportedDataError when none
+    is left (the method is then skipped)."""
+    runs, unavailable = run_feature_sets(method, features, settings)
+    if not runs:
+        raise UnsupportedDataError("; ".join(f"{name}: {reason}" for name, reason in unavailable.items()))
     preferred = compare_methods(list(runs.values())).recommended_feature_set
-    unavailable = unavailable_feature_sets(features, settings.for_method(method))
     return MethodRuns(method, runs, preferred, unavailable)

@@ -45,4 +45,4 @@ def online_retail_features() -> pd.DataFrame:
 def runs(data_set: str) -> tuple[ClusteringResult, ...]:
     """Every method on every feature set the data can feed, default settings."""
     table = embedded_features() if data_set == "embedded" else online_retail_features()
-    return tuple(result for method in METHODS for result in run_feature_sets(method, table).values())
+    return tuple(result for method in METHODS for result in run_feature_sets(method, table)[0].values())

@@ -355,7 +355,8 @@ def test_every_method_fits_both_feature_sets():
     mixed = with_purchase_mix(PLANTED, TRUTH)
     settings = ClusteringSettings(bootstraps=0, mix_components=3)
     for method in METHODS:
-        runs = run_feature_sets(method, mixed, settings)
+        runs, not_run = run_feature_sets(method, mixed, settings)
+        assert not_run == {}
         assert list(runs) == ["behaviour", "behaviour_mix"]
         plain, mix = runs["behaviour"], runs["behaviour_mix"]
         assert (plain.feature_set, mix.feature_set) == ("behaviour", "behaviour_mix")
@@ -384,12 +385,29 @@ def test_mix_feature_set_without_spend_columns_is_skipped_with_a_reason():
     assert unavailable_feature_sets(PLANTED, settings) == {
         "behaviour_mix": "the customer table has no 'dept_value:*' spend columns"
     }
-    assert list(run_feature_sets("kmeans", PLANTED, settings)) == ["behaviour"]
+    runs, not_run = run_feature_sets("kmeans", PLANTED, settings)
+    assert list(runs) == ["behaviour"] and list(not_run) == ["behaviour_mix"]
     with pytest.raises(InputDataError, match="needs 'dept_value:\\*' spend columns"):
         run_method("kmeans", PLANTED, settings, "behaviour_mix")
     per_method = ClusteringSettings(bootstraps=0, overrides={"kmeans": {"feature_sets": ["behaviour_mix"]}})
-    assert list(run_feature_sets("kmeans", with_purchase_mix(PLANTED, TRUTH), per_method)) == ["behaviour_mix"]
+    assert list(run_feature_sets("kmeans", with_purchase_mix(PLANTED, TRUTH), per_method)[0]) == ["behaviour_mix"]
     with pytest.raises(ValueError, match="feature_sets must be distinct names"):
         ClusteringSettings(feature_sets=["behaviour", "products"])
     with pytest.raises(ValueError, match="mix_weight"):
         ClusteringSettings(mix_weight=0)
+
+
+def test_a_method_that_finds_no_structure_is_unsupported_not_a_crash():
+    """HDBSCAN on uniform noise finds no dense cluster: the feature set does not run, with the reason,
+    and with no feature set left the method is unsupported (the pipeline then skips it)."""
+    from segmentation_pipeline.clustering.base import UnsupportedDataError
+    from segmentation_pipeline.comparison import method_runs
+
+    rng = np.random.default_rng(0)
+    noise = pd.DataFrame({"customer_id": [f"c{i}" for i in range(60)],
+                          **{name: rng.uniform(0, 1, 60) for name in ClusteringSettings().features}})
+    settings = ClusteringSettings(bootstraps=2, feature_sets=("behaviour",), overrides={"hdbscan": {"min_cluster_size": 25}})
+    runs, not_run = run_feature_sets("hdbscan", noise, settings)
+    assert runs == {} and "hdbscan found no cluster among 60 customers" in not_run["behaviour"]
+    with pytest.raises(UnsupportedDataError, match="behaviour: hdbscan found no cluster"):
+        method_runs("hdbscan", noise, settings)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from segmentation_pipeline.clustering.preparation import FEATURE_SETS
+from segmentation_pipeline.errors import InputDataError
 
 if TYPE_CHECKING:
     from segmentation_pipeline.clustering.bundle import ModelBundle
@@ -221,6 +222,11 @@ def bounds_problems(k: int | str, k_min: int, k_max: int) -> list[tuple[str, str
     if type(k) is int and not k_min <= k <= k_max:
         return [("k", f"must be 'auto' or an integer in {k_min}..{k_max}")]
     return []
+
+
+class UnsupportedDataError(InputDataError):
+    """The data cannot support a method (e.g. HDBSCAN finds no dense cluster): the method is skipped
+    with this reason while the other methods run."""
 
 
 @dataclass(frozen=True)

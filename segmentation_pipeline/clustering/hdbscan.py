@@ -18,6 +18,7 @@ from sklearn.cluster import HDBSCAN
 from sklearn.neighbors import KDTree
 
 from segmentation_pipeline.clustering.base import (
+    UnsupportedDataError,
     Assignment,
     ClusteringMethod,
     ClusteringSettings,
@@ -43,7 +44,7 @@ class HDBSCANModel(ClusterModel):
     ):
         clustered = labels >= 0
         if not clustered.any():
-            raise ValueError(
+            raise UnsupportedDataError(
                 f"hdbscan found no cluster among {len(labels)} customers with {hdbscan_params}; "
                 "lower min_cluster_size / min_samples"
             )

@@ -11,7 +11,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from segmentation_pipeline.clustering.autoencoder_kmeans import AutoencoderKMeansMethod
-from segmentation_pipeline.clustering.base import ClusteringMethod, ClusteringResult, ClusteringSettings
+from segmentation_pipeline.clustering.base import (
+    ClusteringMethod,
+    ClusteringResult,
+    ClusteringSettings,
+    UnsupportedDataError,
+)
 from segmentation_pipeline.clustering.bundle import ModelBundle
 from segmentation_pipeline.clustering.fuzzy_cmeans import FuzzyCMeansMethod
 from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
@@ -44,16 +49,21 @@ def unavailable_feature_sets(features: pd.DataFrame, settings: ClusteringSetting
 
 def run_feature_sets(
     method: str, features: pd.DataFrame, settings: ClusteringSettings | None = None
-) -> dict[str, ClusteringResult]:
-    """One result per configured feature set the table can feed (see `unavailable_feature_sets`),
-    in `settings.feature_sets` order (after the method's overrides)."""
+) -> tuple[dict[str, ClusteringResult], dict[str, str]]:
+    """(one result per configured feature set, in `settings.feature_sets` order after the method's
+    overrides; the feature sets that did not run, each with the reason): a set the table cannot feed
+    (`unavailable_feature_sets`) or one whose data the method cannot support (UnsupportedDataError)."""
     settings = (settings or ClusteringSettings()).for_method(method)
-    skipped = unavailable_feature_sets(features, settings)
-    return {
-        name: run_method(method, features, settings, name)
-        for name in settings.feature_sets
-        if name not in skipped
-    }
+    not_run = unavailable_feature_sets(features, settings)
+    runs = {}
+    for name in settings.feature_sets:
+        if name in not_run:
+            continue
+        try:
+            runs[name] = run_method(method, features, settings, name)
+        except UnsupportedDataError as exc:
+            not_run[name] = str(exc)
+    return runs, not_run
 
 
 def run_method(

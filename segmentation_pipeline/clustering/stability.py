@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from segmentation_pipeline.clustering.base import ClusteringMethod, ClusteringSettings
+from segmentation_pipeline.clustering.base import ClusteringMethod, ClusteringSettings, UnsupportedDataError
 
 
 def bootstrap_rows(n: int, settings: ClusteringSettings) -> list[np.ndarray]:
@@ -31,13 +31,19 @@ def bootstrap_stability(
     settings: ClusteringSettings,
 ) -> dict:
     """{"stability_ari_mean", "stability_ari_min"} over the bootstraps (None when there are none)."""
-    scores = [
-        adjusted_rand_score(
-            labels[rows], method.fit(X[rows], k, settings, settings.seed + 1 + replicate).assign(X[rows]).labels
-        )
-        for replicate, rows in enumerate(bootstrap_rows(len(X), settings))
-    ]
+    scores = [_refit_agreement(method, X, rows, k, labels, settings, settings.seed + 1 + replicate)
+              for replicate, rows in enumerate(bootstrap_rows(len(X), settings))]
     return {
         "stability_ari_mean": float(np.mean(scores)) if scores else None,
         "stability_ari_min": float(np.min(scores)) if scores else None,
     }
+
+
+def _refit_agreement(method, X, rows, k, labels, settings, seed) -> float:
+    """ARI of one refit with the full fit on the resampled customers; a refit that finds no structure
+    at all (UnsupportedDataError) agrees with nothing: 0."""
+    try:
+        refit = method.fit(X[rows], k, settings, seed).assign(X[rows]).labels
+    except UnsupportedDataError:
+        return 0.0
+    return adjusted_rand_score(labels[rows], refit)

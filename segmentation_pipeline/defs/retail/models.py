@@ -10,6 +10,7 @@ from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.orchestration.metadata import numeric_metadata
+from segmentation_pipeline.clustering.base import UnsupportedDataError
 from segmentation_pipeline.clustering.support import SkippedMethod, skip_reason
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
@@ -48,7 +49,10 @@ def _model_asset(method: str) -> dg.AssetsDefinition:
         reason = skip_reason(method, enabled, len(customer_features_basic), clustering)
         if reason:
             return record_skipped(context, settings, SkippedMethod(method, reason))
-        fitted = comparison.method_runs(method, customer_features_basic, clustering)
+        try:
+            fitted = comparison.method_runs(method, customer_features_basic, clustering)
+        except UnsupportedDataError as exc:
+            return record_skipped(context, settings, SkippedMethod(method, str(exc)))
         result = fitted.result
         staging = settings.staging(context.run.run_id)
         files = [layout.model_bundle(method), layout.cluster_assignments(method)]
