@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,12 @@ from segmentation_pipeline import layout
 from segmentation_pipeline.clustering import ClusteringResult, ClusteringSettings, run_method
 from segmentation_pipeline.comparison import compare_methods, comparison_to_dict
 from segmentation_pipeline.config import CANONICAL_COLUMNS
+from segmentation_pipeline.leads.cleaning import clean_leads
+from segmentation_pipeline.leads.conversion import conversion_by_cluster
+from segmentation_pipeline.leads.personas import build_personas as build_lead_personas
+from segmentation_pipeline.leads.segmentation import LeadSegmentation, segment_leads
+from segmentation_pipeline.leads.settings import LeadsSettings
+from segmentation_pipeline.leads.synthetic import generate_leads
 from segmentation_pipeline.publication import OutputFolder, PublishedSet, RunStaging
 from segmentation_pipeline.retail import cleaning, features, rfm, sources, synthetic
 from segmentation_pipeline.retail.personas import build_personas
@@ -82,48 +89,54 @@ def publish_retail_set(
     return folder.publish([run_id])
 
 
-def lead_features(leads: int = 300, seed: int = 3) -> pd.DataFrame:
-    """A small hand-made B2B lead table: three kinds of lead with different engagement."""
-    rng = np.random.default_rng(seed)
-    kind = rng.integers(0, 3, leads)
-    return pd.DataFrame({
-        "lead_id": [f"L{i:04d}" for i in range(leads)],
-        "employees": np.array([10.0, 200.0, 5000.0])[kind] * rng.uniform(0.5, 1.5, leads),
-        "web_visits": np.array([2.0, 15.0, 40.0])[kind] + rng.poisson(2, leads),
-        "engagement_score": np.array([-1.0, 0.5, 2.0])[kind] + rng.normal(0, 0.2, leads),
-    })
+# A small lead model as the leads domain builds it, with one extra categorical and one extra numeric
+# feature (added to the synthetic leads) so the service's `extra` fields are exercised; a small
+# min_cluster_size keeps every persona tiered... unless a cluster is tiny (then SMALL SAMPLE).
+LEAD_SETTINGS = {
+    "synthetic": {"leads": 1200, "seed": 5}, "bootstraps": 0, "min_cluster_size": 50,
+    "categorical_features": ["plan"], "numeric_features": ["company_size"],
+}
+
+
+@dataclass(frozen=True)
+class LeadModel:
+    settings: LeadsSettings
+    raw: pd.DataFrame  # the leads as the file holds them (with the extra columns)
+    segmentation: LeadSegmentation
+    personas: dict
+    features: pd.DataFrame  # `lead_id` + the encoded columns (the published lead feature table)
 
 
 @functools.cache
-def lead_clustering() -> ClusteringResult:
-    settings = ClusteringSettings(
-        features=("employees", "web_visits", "engagement_score"), log1p_features=("employees",), k=3, bootstraps=0
-    )
-    return run_method("kmeans", lead_features().rename(columns={"lead_id": "customer_id"}), settings)
+def lead_model() -> LeadModel:
+    """Synthetic leads with two extra columns, cleaned, segmented and given personas by the leads core."""
+    settings = LeadsSettings(**LEAD_SETTINGS)
+    raw = generate_leads(settings.synthetic.leads, settings.synthetic.seed).leads
+    rng = np.random.default_rng(5)
+    raw["plan"] = rng.choice(["free", "team", "enterprise"], len(raw))
+    raw["company_size"] = np.round(rng.lognormal(4, 1.5, len(raw)))
+    cleaned = clean_leads(raw, settings).clean
+    segmentation = segment_leads(cleaned, settings)
+    is_sale = cleaned["is_sale"].to_numpy()
+    conversion = conversion_by_cluster(segmentation.labels, is_sale, segmentation.result.n_clusters, settings)
+    personas = build_lead_personas(cleaned, segmentation.labels, conversion, settings)
+    features = pd.DataFrame(segmentation.encoded, columns=segmentation.encoder.columns)
+    features.insert(0, "lead_id", cleaned["source_row"].to_numpy())
+    return LeadModel(settings, raw, segmentation, personas, features)
 
 
 def stage_lead_model(staging: RunStaging) -> None:
-    """A hand-made lead model (bundle, personas in the leads domain's shape, feature table) at the leads
-    family's paths, staged and recorded under `staging`."""
-    result = lead_clustering()
+    """The lead model (bundle on canonical lead fields, personas, encoded feature table) at the leads
+    family's paths, staged and recorded under `staging` as the leads assets do."""
+    model = lead_model()
     family = published.LEADS
-    bundle = published.bundle_path(family, "kmeans")
-    result.bundle.save(staging.path(bundle))
-    staging.record("leads_kmeans", [bundle], len(result.labels))
-    sizes = np.bincount(result.labels)
-    personas = {
-        "method": "kmeans",
-        "personas": [
-            {"persona_name": f"Lead group {label}", "cluster_id": label, "rank": label + 1, "cluster_size": int(size),
-             "cluster_percentage": round(100 * size / sizes.sum(), 2),
-             "conversion_metrics": {"value_tier": ("HIGH", "MEDIUM", "LOW")[label]}}
-            for label, size in enumerate(sizes)
-        ],
-    }
-    _write_json(staging.path(published.personas_path(family, "kmeans")), personas)
-    staging.record("leads_kmeans_personas", [published.personas_path(family, "kmeans")], None)
-    write_parquet(lead_features(), staging.path(published.features_path(family)))
-    staging.record("lead_features", [published.features_path(family)], len(lead_features()))
+    bundle = published.bundle_path(family, published.LEAD_METHOD)
+    model.segmentation.bundle.save(staging.path(bundle))
+    write_parquet(model.features, staging.path(published.features_path(family)))
+    staging.record("lead_segments", [bundle, published.features_path(family)], len(model.features))
+    personas = published.personas_path(family, published.LEAD_METHOD)
+    _write_json(staging.path(personas), model.personas)
+    staging.record("lead_personas", [personas], model.personas["n_personas"])
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -1,7 +1,8 @@
 """The leads domain in the running project: its assets materialized in-process on small synthetic
 leads (files published, blocking checks passing, metadata, personas recovered), on the real bank
 marketing leads with the README's mapping, `duration` refused at config load, the REST service's
-`/leads/segment` answering from the lead model the pipeline published, and `generate-leads`."""
+`/leads/segment` segmenting leads given by their fields with the lead model the pipeline published,
+and `generate-leads`."""
 
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from segmentation_pipeline import cli, layout, report
+from segmentation_pipeline.clustering import ModelBundle
 from segmentation_pipeline.config import load_config
 from segmentation_pipeline.definitions import build_definitions
 from segmentation_pipeline.errors import ConfigError
@@ -125,28 +127,44 @@ def test_leads_assets_publish_their_files_and_pass_their_checks(synthetic_run):
 
 
 def test_the_service_segments_leads_with_the_published_lead_model(synthetic_run):
-    folder, _, _, result = synthetic_run
+    folder, config, _, result = synthetic_run
     out = folder / "outputs"
-    features = pd.read_parquet(out / layout.LEAD_FEATURES)
-    clustered = pd.read_csv(out / layout.LEADS_CLUSTERED, usecols=["Cluster", "Persona"])
-    names = {p["persona_name"] for p in json.loads((out / layout.LEADS_PERSONAS).read_text())["personas"]}
+    settings = load_config(config).leads_settings()
+    mapping = {name: column for name, column in settings.columns.mapped().items() if name != "is_sale"}
+    clustered = pd.read_csv(out / layout.LEADS_CLUSTERED, keep_default_na=False, dtype=str)
+    personas = json.loads((out / layout.LEADS_PERSONAS).read_text())["personas"]
+    names = {p["cluster_id"]: p["persona_name"] for p in personas}
+    bundle = ModelBundle.load(out / layout.LEADS_BUNDLE)
     with TestClient(create_app(out, ServiceSettings(), watch=False)) as client:
         ready = client.get("/ready").json()
         assert ready["models"] == {"retail": ["kmeans"], "leads": ["kmeans"]} and ready["run_id"] == result.run_id
-        for row in (0, 7, 123):  # a known lead, given by every feature, lands in its published cluster
-            lead = features.iloc[row]
-            body = {"features": {name: float(value) for name, value in lead.drop("lead_id").items()}}
+
+        # A lead as a CRM sends it: the persona is the one the published bundle predicts for that row.
+        lead = {"job_title": "VP of Sales", "industry": "Banking", "lead_source": "Webinar"}
+        response = client.post("/leads/segment", json=lead)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        predicted = int(bundle.predict(pd.DataFrame([lead])).labels[0])
+        assert answer["segment_id"] == predicted and answer["segment_name"] == names[predicted]
+        assert answer["seniority"] == "Senior Management"
+        assert answer["method"] == "kmeans" and answer["model_version"] == result.run_id
+        persona = next(p for p in personas if p["cluster_id"] == predicted)
+        assert answer["stats"]["rate"] == persona["conversion_metrics"]["conversion_rate"]
+        assert answer["stats"]["total"] == persona["cluster_size"]
+
+        # Leads of the input file, sent with their file values as fields (blanks as they are), land in
+        # the cluster the pipeline assigned them: the service prepares them like the pipeline did.
+        assigned = clustered[clustered["Cluster"] != ""]
+        for row in (0, 7, 123, len(assigned) - 1):
+            source = assigned.iloc[row]
+            body = {name: source[column] for name, column in mapping.items()}
             response = client.post("/leads/segment", json=body)
             assert response.status_code == 200, response.text
-            answer = response.json()
-            assert answer["segment_id"] == clustered.at[int(lead["lead_id"]), "Cluster"]
-            assert answer["segment_name"] == clustered.at[int(lead["lead_id"]), "Persona"] and answer["segment_name"] in names
-            assert answer["method"] == "kmeans" and answer["model_version"] == result.run_id
-            assert answer["defaulted_features"] == [] and 0 <= answer["confidence"] <= 1
-        partial = client.post("/leads/segment", json={"features": {"seniority": 1.0}}).json()
-        assert partial["segment_name"] in names and "seniority" not in partial["defaulted_features"]
-        unknown = client.post("/leads/segment", json={"features": {"Job Title": 1.0}})
-        assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"][-1] == "Job Title"
+            assert response.json()["segment_id"] == int(source["Cluster"])
+            assert response.json()["segment_name"] == source["Persona"]
+
+        unknown = client.post("/leads/segment", json={"Job Title": "VP of Sales"})
+        assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "Job Title"]
 
 
 def test_the_report_shows_the_lead_personas_and_charts(synthetic_run, inputs):  # noqa: F811

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from segmentation_pipeline.publication import OutputFolder
 from segmentation_pipeline.service import ServiceSettings, create_app
-from segmentation_pipeline_tests.service_support import clustered, customer_features, publish_retail_set
+from segmentation_pipeline.service.leads import LeadModelError, LeadSegmenter
+from segmentation_pipeline_tests.service_support import clustered, customer_features, lead_model, publish_retail_set
 
 METHODS = ("kmeans", "gmm", "fuzzy_cmeans", "autoencoder_kmeans", "hdbscan")
 REFERENCE_INPUT = {"recency": 30, "frequency": 5, "monetary": 1500.0}
@@ -188,8 +192,17 @@ def test_segments_lists_every_persona_with_tier_and_stats(client):
         ("/segment/customer", {}, ["body", "customer_id"]),
         ("/segment/batch", {"rows": []}, ["body", "rows"]),
         ("/segment/batch", {"rows": [REFERENCE_INPUT, {**REFERENCE_INPUT, "frequency": 0}]}, ["body", "rows", 1, "frequency"]),
-        ("/leads/segment", {"features": {"employees": -5.0}}, ["body", "features", "employees"]),
-        ("/leads/segment", {"features": {"revenue": 5.0}}, ["body", "features", "revenue"]),
+        ("/leads/segment", {"job_title": "CEO", "features": {"seniority": 1.0}}, ["body", "features"]),
+        ("/leads/segment", {"Job Title": "CEO"}, ["body", "Job Title"]),
+        ("/leads/segment", {"job_title": 5}, ["body", "job_title"]),
+        ("/leads/segment", {"industry": "x" * 201}, ["body", "industry"]),
+        ("/leads/segment", {"age_range": -1}, ["body", "age_range"]),
+        ("/leads/segment", {"age_range": 1e300}, ["body", "age_range"]),
+        ("/leads/segment", {"years_experience": True}, ["body", "years_experience"]),
+        ("/leads/segment", {"extra": {"revenue": 5.0}}, ["body", "extra", "revenue"]),
+        ("/leads/segment", {"extra": {"company_size": "big"}}, ["body", "extra", "company_size"]),
+        ("/leads/segment", {"extra": {"company_size": 1e300}}, ["body", "extra", "company_size"]),
+        ("/leads/segment", {"method": "gmm"}, ["body", "method"]),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field(client, path, body, field):
@@ -221,21 +234,85 @@ def test_configured_method_is_the_default(output_dir):
         assert client.post("/segment/manual", json=REFERENCE_INPUT).json()["method"] == "hdbscan"
 
 
-def test_lead_model_segments_leads_by_feature_name(client):
-    response = client.post("/leads/segment", json={"features": {"employees": 4000.0, "web_visits": 45.0, "engagement_score": 2.1}})
-    assert response.status_code == 200
+def _canonical(raw_lead: pd.Series, settings) -> dict:
+    """A raw lead row (file columns) as a request body (canonical fields, extras under `extra`)."""
+    def plain(value):
+        return None if pd.isna(value) else value.item() if hasattr(value, "item") else value
+
+    body = {name: plain(raw_lead[column]) for name, column in settings.columns.mapped().items() if name != "is_sale"}
+    body["extra"] = {name: plain(raw_lead[name]) for name in settings.categorical_features + settings.numeric_features}
+    return body
+
+
+def test_lead_fields_are_segmented_by_the_published_bundle(client):
+    model = lead_model()
+    lead = {"job_title": "VP of Sales", "industry": "Banking", "lead_source": "Webinar"}
+    response = client.post("/leads/segment", json=lead)
+    assert response.status_code == 200, response.text
     body = response.json()
-    assert body["method"] == "kmeans" and body["defaulted_features"] == []
-    assert set(body["stats"]) == {"employees", "web_visits", "engagement_score"}
-    assert body["value_tier"] in {"HIGH", "MEDIUM", "LOW"}
-    partial = client.post("/leads/segment", json={"features": {"employees": 15.0}}).json()
-    assert partial["defaulted_features"] == ["web_visits", "engagement_score"]
+    bundle = model.segmentation.bundle
+    # every field present (the bundle's own cleaning needs its numeric extra columns, even if empty)
+    row = pd.DataFrame([{name: lead.get(name) for name in bundle.transform.features}])
+    predicted = int(bundle.predict(row).labels[0])
+    persona = next(p for p in model.personas["personas"] if p["cluster_id"] == predicted)
+    assert body["segment_id"] == predicted and body["segment_name"] == persona["persona_name"]
+    metrics = persona["conversion_metrics"]
+    assert body["value_tier"] == (metrics["value_tier"] or "SMALL SAMPLE")
+    assert body["stats"] == {
+        "rate": metrics["conversion_rate"], "ci_low": metrics["ci_low"], "ci_high": metrics["ci_high"],
+        "lift": metrics["lift"], "conversions": metrics["conversions"], "total": metrics["total_records"],
+    }
+    assert body["seniority"] == "Senior Management"  # detected from "VP of ..."
+    assert body["unknown_fields"] == ["state", "education_level", "age_range", "years_experience", "gender",
+                                      "plan", "company_size"]
+    assert body["ignored_fields"] == [] and body["method"] == "kmeans" and body["model_version"] == "run-a"
+    assert 0 <= body["confidence"] <= 1 and body["second_segment"]["segment_id"] != body["segment_id"]
+    assert body["second_segment"]["distance_to_center"] >= body["distance_to_center"]  # k-means
+
+
+def test_training_leads_sent_as_fields_land_in_their_published_segment(client):
+    model = lead_model()
+    labels = model.segmentation.labels
+    for row in (0, 17, 400, len(model.features) - 1):
+        source_row = int(model.features["lead_id"].iat[row])
+        body = _canonical(model.raw.iloc[source_row], model.settings)
+        answer = client.post("/leads/segment", json=body).json()
+        assert answer["segment_id"] == labels[row], (row, body)
+        assert "job_title" not in answer["unknown_fields"] or answer["seniority"] == "Unknown"
+
+
+def test_numbers_placeholders_and_unseen_values_read_like_the_training_leads(client):
+    by_number = client.post("/leads/segment", json={"age_range": 40, "years_experience": 7}).json()
+    by_label = client.post("/leads/segment", json={"age_range": "35-44", "years_experience": "6-10"}).json()
+    assert by_number["distance_to_center"] == pytest.approx(by_label["distance_to_center"])  # binned alike
+    assert "age_range" not in by_number["unknown_fields"] and "years_experience" not in by_number["unknown_fields"]
+    empty = client.post("/leads/segment", json={}).json()
+    placeholders = client.post("/leads/segment", json={"state": "Select", "industry": "N/A", "gender": " - ",
+                                                       "job_title": None, "extra": {"plan": ""}}).json()
+    assert placeholders["distance_to_center"] == pytest.approx(empty["distance_to_center"])
+    assert placeholders["seniority"] == empty["seniority"] == "Unknown"
+    unseen = client.post("/leads/segment", json={"industry": "Underwater Basket Weaving", "age_range": "ancient",
+                                                 "job_title": "Chief Executive Officer"}).json()
+    assert {"industry", "age_range"} <= set(unseen["unknown_fields"]) and "job_title" not in unseen["unknown_fields"]
+    assert unseen["seniority"] == "C-Suite"
+    extras = client.post("/leads/segment", json={"extra": {"plan": "team", "company_size": 120}}).json()
+    assert not {"plan", "company_size"} & set(extras["unknown_fields"])
+
+
+def test_lead_tiers_of_small_segments_and_refused_lead_bundles():
+    model = lead_model()
+    personas = json.loads(json.dumps(model.personas))
+    personas["personas"][0]["conversion_metrics"]["value_tier"] = None
+    segmenter = LeadSegmenter("kmeans", "v", model.segmentation.bundle, personas, model.features)
+    assert segmenter.segments[personas["personas"][0]["cluster_id"]].value_tier == "SMALL SAMPLE"
+    with pytest.raises(LeadModelError, match="not canonical lead fields"):
+        LeadSegmenter("kmeans", "v", clustered("kmeans").bundle, personas, model.features)
 
 
 def test_leads_without_a_published_lead_model_is_a_404(tmp_path):
     publish_retail_set(tmp_path, "run-r", methods=("kmeans",))
     with TestClient(create_app(tmp_path, ServiceSettings(api_key_env=None), watch=False)) as client:
-        response = client.post("/leads/segment", json={"features": {"employees": 1.0}})
+        response = client.post("/leads/segment", json={"job_title": "CEO"})
         assert response.status_code == 404
         assert "no lead model" in response.json()["detail"]
 

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from segmentation_pipeline.service import inputs
 from segmentation_pipeline.service.batching import MicroBatcher
 from segmentation_pipeline.service.catalog import FAMILIES, PublishedModels, ServedSet
+from segmentation_pipeline.service.leads import LeadPlacements, LeadSegmenter
 from segmentation_pipeline.service.published import LEADS, RETAIL, Family
 from segmentation_pipeline.service.schemas import (
     SERVICE_NAME,
@@ -37,6 +38,7 @@ from segmentation_pipeline.service.schemas import (
     CustomerSegmentResponse,
     Health,
     LeadRequest,
+    LeadSegmentResponse,
     ManualRequest,
     Method,
     NotFound,
@@ -175,19 +177,22 @@ def create_app(
         })
 
     @app.post(
-        "/leads/segment", response_model=SegmentResponse,
+        "/leads/segment", response_model=LeadSegmentResponse,
         responses={**errors, 404: {"model": NotFound, "description": "no lead model is published"}},
         dependencies=protected, tags=["leads"],
     )
     async def segment_lead(body: LeadRequest, method: MethodQuery = None) -> Response:
-        """The segment of a B2B lead, from the lead model the leads domain publishes (404 until it does)."""
+        """The persona of a B2B lead given by its fields, from the lead model the leads domain publishes
+        (404 until it does). The lead is prepared by the published bundle itself, as the pipeline
+        prepared its training leads: placeholders, missing fields and unseen values are Unknown, a
+        numeric age or experience is binned, the seniority is detected from the job title."""
         served = _served(models)
         if LEADS.name not in served.families:
             return JSONResponse({"detail": f"no lead model is published in set {served.set_id}"}, status_code=404)
         segmenter = _segmenter(served, LEADS, body.method, method)
-        matrix, defaulted = inputs.lead_matrix(segmenter, body.features)
-        placements, index = await batcher.place(segmenter, matrix)
-        return _json(_segment_response(served, segmenter, placements, index, defaulted))
+        frame, ignored = inputs.lead_frame(segmenter, body)
+        placed, index = await batcher.place(segmenter, frame)
+        return _json(_lead_response(served, segmenter, placed, index, ignored))
 
     return app
 
@@ -216,7 +221,9 @@ def _served(models: PublishedModels) -> ServedSet:
     return served
 
 
-def _segmenter(served: ServedSet, family: Family, body_method: str | None, query_method: str | None) -> Segmenter:
+def _segmenter(
+    served: ServedSet, family: Family, body_method: str | None, query_method: str | None
+) -> Segmenter | LeadSegmenter:
     """The requested method of `family` (body or query; the family's default when neither)."""
     if body_method and query_method and body_method != query_method:
         raise inputs.InputError(("query", "method"), f"the query says {query_method!r} but the body says {body_method!r}")
@@ -285,6 +292,19 @@ def _placements(segmenter: Segmenter, placements: Placements, defaulted: list[li
 def _segment_response(served: ServedSet, segmenter: Segmenter, placements: Placements, i: int, defaulted: list[str]) -> dict:
     (placement,) = _placements(segmenter, placements.row(i), [defaulted])
     return {**placement, "stats": segmenter.segments[placement["segment_id"]].stats, **_model_fields(served, segmenter)}
+
+
+def _lead_response(served: ServedSet, segmenter: LeadSegmenter, placed: LeadPlacements, i: int, ignored: list[str]) -> dict:
+    (placement,) = _placements(segmenter, placed.placements.row(i), [[]])
+    del placement["defaulted_features"]  # a lead has no defaults: what it leaves out is Unknown
+    return {
+        **placement,
+        "stats": segmenter.segments[placement["segment_id"]].stats,
+        "seniority": str(placed.attributes["seniority"].iat[i]),
+        "unknown_fields": placed.unknown[i],
+        "ignored_fields": ignored,
+        **_model_fields(served, segmenter),
+    }
 
 
 def _segment_list(segmenter: Segmenter) -> list[dict]:

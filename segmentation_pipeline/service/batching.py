@@ -22,7 +22,9 @@ class MicroBatcher:
         self._flush_scheduled = False
 
     async def place(self, segmenter: Segmenter, matrix: np.ndarray) -> tuple[Placements, int]:
-        """Placements of a 1-row `matrix`, and the index of that row in them."""
+        """Placements of a 1-row `matrix`, and the index of that row in them. (Any segmenter with a
+        `stack` that joins its single-row inputs and a `place` of the joined input works the same way:
+        a lead segmenter's rows are 1-row frames, its result carries the leads as read.)"""
         future = asyncio.get_running_loop().create_future()
         self._queued.setdefault(segmenter, []).append((matrix, future))
         if not self._flush_scheduled:
@@ -35,7 +37,7 @@ class MicroBatcher:
         queued, self._queued = self._queued, {}
         for segmenter, waiting in queued.items():
             try:
-                placements = segmenter.place(np.concatenate([matrix for matrix, _ in waiting]))
+                placements = segmenter.place(segmenter.stack([matrix for matrix, _ in waiting]))
             except Exception as exc:  # every waiting request learns of it; none is left hanging
                 for _, future in waiting:
                     if not future.done():

@@ -25,6 +25,7 @@ import pandas as pd
 
 from segmentation_pipeline.clustering import ModelBundle
 from segmentation_pipeline.service import published
+from segmentation_pipeline.service.leads import LeadSegmenter
 from segmentation_pipeline.service.published import Family, PublishedSetError
 from segmentation_pipeline.service.segmenter import Segmenter
 
@@ -36,7 +37,7 @@ FAMILIES = (published.RETAIL, published.LEADS)
 @dataclass(frozen=True)
 class FamilyModels:
     family: Family
-    segmenters: dict[str, Segmenter]  # method -> segmenter
+    segmenters: dict[str, Segmenter | LeadSegmenter]  # method -> segmenter
     recommended: str  # the comparison's recommendation
     default_method: str  # served when a request names no method
 
@@ -77,10 +78,9 @@ def _load_family(set_dir: Path, manifest: dict, family: Family, methods: list[st
         bundle = ModelBundle.from_bytes(read(bundle_file), set_dir / bundle_file)
         if bundle.method != method:
             raise PublishedSetError(f"{set_dir / bundle_file}: holds a {bundle.method!r} bundle, not {method!r}")
-        bundle = family.serving(bundle)
-        personas = family.segment_facts(json.loads(read(published.personas_path(family, method))))
+        personas = json.loads(read(published.personas_path(family, method)))
         version = manifest["files"][bundle_file].get("run_id") or manifest["run_id"]
-        segmenters[method] = Segmenter(method, version, bundle, personas, table, family.id_column, family.stat_columns)
+        segmenters[method] = family.segmenter(family, method, version, bundle, personas, table)
     recommended = comparison.get("recommended")
     if recommended not in segmenters:
         raise PublishedSetError(

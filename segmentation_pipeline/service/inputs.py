@@ -8,6 +8,9 @@ is column-wise (one numpy array per request field), so 10,000 batch rows cost a 
 - retail `avg_order_value` missing: monetary / frequency (its definition in the feature table);
 - anything else missing: the feature's median over the published entities (`Segmenter.defaults`).
 A feature name the model does not know, or a value the model cannot prepare, is a 422 naming it.
+
+A lead (`lead_frame`) is no matrix: its fields go to the lead bundle's own preparation, where a missing
+field is Unknown, as it was for the training leads.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 from fastapi.exceptions import RequestValidationError
 
-from segmentation_pipeline.service.schemas import FIELD_FEATURES, RetailFeatures
+from segmentation_pipeline.service.leads import CANONICAL_FIELDS, LeadSegmenter
+from segmentation_pipeline.service.schemas import FIELD_FEATURES, LeadRequest, RetailFeatures
 from segmentation_pipeline.service.segmenter import Segmenter
 
 FEATURE_FIELDS = [name for name in RetailFeatures.__annotations__ if name != "features"]
@@ -37,7 +42,7 @@ def retail_matrix(
     """(rows x model features) matrix of retail requests and, per row, the features it left to defaults.
 
     `row_loc(i)` locates row i in the body for error messages. Every retail value is >= 0 by the
-    schema, so log1p always applies: unlike leads, no value check is needed after the schema's."""
+    schema, so log1p always applies: no value check is needed after the schema's."""
     n = len(rows)
     matrix = np.tile(segmenter.defaults, (n, 1))
     given = np.zeros(matrix.shape, dtype=bool)
@@ -58,13 +63,23 @@ def retail_matrix(
     return matrix, _defaulted(segmenter, given)
 
 
-def lead_matrix(segmenter: Segmenter, features: dict[str, float]) -> tuple[np.ndarray, list[str]]:
-    """The 1-row matrix of a lead given by feature name, and the features left to defaults."""
-    matrix = segmenter.defaults.copy()[None, :]
-    for name, value in features.items():
-        matrix[0, _feature_column(segmenter, name, ("body", "features", name))] = value
-    _check_preparable(segmenter, matrix, ("body", "features"))
-    return matrix, segmenter.missing(features)
+def lead_frame(segmenter: LeadSegmenter, body: LeadRequest) -> tuple[pd.DataFrame, list[str]]:
+    """The 1-lead frame of a lead request, and the fields it gives that the served model does not use.
+
+    An `extra` name must be an extra feature of the served model, and a numeric extra feature a number
+    (422 naming `extra.<name>` otherwise); everything else the schema has already bounded, so the
+    bundle's preparation cannot fail on the frame (a micro-batch shares one call)."""
+    lead = {name: getattr(body, name) for name in CANONICAL_FIELDS}
+    for name, value in (body.extra or {}).items():
+        loc = ("body", "extra", name)
+        if name not in segmenter.extra_fields:
+            extras = ", ".join(segmenter.extra_fields) or "none"
+            raise InputError(loc, f"{name!r} is not an extra feature of the served lead model (its extra features: {extras})", name)
+        if name in segmenter.numeric_fields and isinstance(value, str):
+            raise InputError(loc, f"{name!r} is a numeric feature of the served lead model: give a number or null", value)
+        lead[name] = value
+    given = [name for name, value in lead.items() if value is not None]
+    return segmenter.frame([lead]), [name for name in given if name not in segmenter.used_fields]
 
 
 def _feature_column(segmenter: Segmenter, name: str, loc: tuple) -> int:
@@ -89,15 +104,6 @@ def _derive_average_order_value(segmenter: Segmenter, rows: Sequence[RetailFeatu
     monetary = np.fromiter((row["monetary"] for row in rows), dtype=float, count=len(rows))
     frequency = np.fromiter((row["frequency"] for row in rows), dtype=float, count=len(rows))
     matrix[derive, column] = monetary[derive] / frequency[derive]  # frequency >= 1 by the schema
-
-
-def _check_preparable(segmenter: Segmenter, matrix: np.ndarray, loc: Sequence[str | int]) -> None:
-    bad = segmenter.invalid_features(matrix)
-    if bad:
-        raise InputError(
-            (*loc, bad[0]),
-            f"{bad[0]!r}: the {segmenter.method} model takes log1p of it, so it must be greater than -1",
-        )
 
 
 def _defaulted(segmenter: Segmenter, given: np.ndarray) -> list[list[str]]:

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from segmentation_pipeline import layout, publication
 from segmentation_pipeline.clustering import ModelBundle
+from segmentation_pipeline.service.leads import LeadSegmenter
+from segmentation_pipeline.service.segmenter import Segmenter
 
 
 class PublishedSetError(Exception):
@@ -30,7 +34,7 @@ class PublishedSetError(Exception):
 
 @dataclass(frozen=True)
 class Family:
-    """Which files of a set make up one model family (paths are `layout` entries).
+    """Which files of a set make up one model family (paths are `layout` entries), and how they are served.
 
     A family is a kind of entity segmented by its own bundles (retail customers, B2B leads): one
     bundle and one personas file per clustering method, the method comparison naming the recommended
@@ -38,9 +42,9 @@ class Family:
     `stat_columns` are the columns whose per-segment mean/median/min/max the service reports.
 
     A family with a single model (leads) names its `methods` instead of having its bundles found by
-    path pattern, has no comparison (its one method is the recommended one), and may adapt its files
-    to what the segmenter reads: `serving` turns the published bundle into the one served, and
-    `segment_facts` its personas document into the segmenter's persona fields.
+    path pattern, and has no comparison (its one method is the recommended one). `segmenter` turns a
+    verified bundle, its personas document and the feature table into what the service places
+    requests with: a retail `Segmenter` on numeric features, or a `LeadSegmenter` on lead fields.
     """
 
     name: str
@@ -50,9 +54,18 @@ class Family:
     table: str
     id_column: str
     stat_columns: tuple[str, ...]
+    segmenter: Callable[..., Segmenter | LeadSegmenter]  # (family, method, version, bundle, personas, table)
     methods: tuple[str, ...] | None = None  # fixed methods; None = every bundle the manifest lists
-    serving: Callable[[ModelBundle], ModelBundle] = lambda bundle: bundle
-    segment_facts: Callable[[dict], dict] = lambda personas: personas
+
+
+def _numeric_segmenter(family: Family, method: str, version: str, bundle: ModelBundle, personas: dict,
+                       table: pd.DataFrame) -> Segmenter:
+    return Segmenter(method, version, bundle, personas, table, family.id_column, family.stat_columns)
+
+
+def _lead_segmenter(family: Family, method: str, version: str, bundle: ModelBundle, personas: dict,
+                    table: pd.DataFrame) -> LeadSegmenter:
+    return LeadSegmenter(method, version, bundle, personas, table)
 
 
 RETAIL = Family(
@@ -63,40 +76,14 @@ RETAIL = Family(
     table=layout.table("customer_features_basic"),
     id_column="customer_id",
     stat_columns=("recency_days", "frequency", "monetary"),
+    segmenter=_numeric_segmenter,
 )
-
-def _lead_bundle_served(bundle: ModelBundle) -> ModelBundle:
-    """The lead bundle as served: its own numeric preparation of the encoded lead columns.
-
-    The published bundle starts from canonical lead fields (text: job title, industry, ...) through a
-    `LeadFeatureTransform`; the service's requests carry numbers by feature name, so it serves the
-    same fitted model on the encoded columns (`industry=Banking`, `seniority`, ...) that the lead
-    feature table holds. A bundle that is numeric already is served as it is."""
-    inner = getattr(bundle.transform, "fitted", None)
-    return bundle if inner is None else replace(bundle, transform=inner)
-
-
-def _lead_segment_facts(personas: dict) -> dict:
-    """`leads/personas.json` with the persona fields the segmenter reads (size, percentage, value tier)
-    taken from the leads' own (cluster_size, cluster_percentage, conversion_metrics.value_tier)."""
-    return {
-        **personas,
-        "personas": [
-            {
-                **persona,
-                "size": persona["cluster_size"],
-                "percentage": persona["cluster_percentage"],
-                "value_tier": persona["conversion_metrics"]["value_tier"] or "SMALL SAMPLE",
-            }
-            for persona in personas["personas"]
-        ],
-    }
-
 
 LEAD_METHOD = "kmeans"  # the leads domain fits one k-means model (k fixed, or chosen by silhouette)
 
-# One model: the bundle, the personas, the feature table it is served on (`lead_id` = the input row).
-# Its stats are every feature of the served bundle (the encoded columns).
+# One model: the bundle (it prepares canonical lead fields itself), the personas (name, tier and
+# conversion figures per segment), and the encoded training leads (`lead_id` = the input row), from
+# which each segment's centre is computed. Its stats are the personas' conversion figures.
 LEADS = Family(
     name="leads",
     bundle=lambda method: layout.LEADS_BUNDLE,
@@ -105,9 +92,8 @@ LEADS = Family(
     table=layout.LEAD_FEATURES,
     id_column="lead_id",
     stat_columns=(),
+    segmenter=_lead_segmenter,
     methods=(LEAD_METHOD,),
-    serving=_lead_bundle_served,
-    segment_facts=_lead_segment_facts,
 )
 
 

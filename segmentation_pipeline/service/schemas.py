@@ -75,10 +75,60 @@ class CustomerRequest(_Request):
     method: Method | None = None
 
 
+MAX_TEXT = 200  # characters of a lead's text field (titles, industries, states...)
+MAX_LABEL = 40  # characters of a range label ("35-44", "under 18")
+MAX_EXTRA_FIELDS = 64
+MAX_AGE = 130
+MAX_YEARS_EXPERIENCE = 100
+
+
+def _text(description: str, examples: list[str]):
+    text = Annotated[str, Field(strict=True, max_length=MAX_TEXT)]
+    return Annotated[text | None, Field(default=None, description=description, examples=examples)]
+
+
+def _range(high: float, description: str, examples: list):
+    number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=high)]
+    label = Annotated[str, Field(strict=True, max_length=MAX_LABEL)]
+    return Annotated[number | label | None, Field(default=None, description=description, examples=examples)]
+
+
+ExtraValue = (
+    Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_FEATURE_MAGNITUDE, le=MAX_FEATURE_MAGNITUDE)]
+    | Annotated[str, Field(strict=True, max_length=MAX_TEXT)]
+    | None
+)
+ExtraName = Annotated[str, Field(strict=True, min_length=1, max_length=128)]
+LEAD_EXAMPLE = {"job_title": "VP of Sales", "industry": "Banking", "lead_source": "Webinar", "age_range": 42}
+
+
 class LeadRequest(_Request):
-    features: dict[
-        str, Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_FEATURE_MAGNITUDE, le=MAX_FEATURE_MAGNITUDE)]
-    ] = Field(description="the lead model's features by name; missing ones default to their median over published leads")
+    """A B2B lead by its fields, as a CRM or campaign tool holds it. Every field is optional: a missing
+    or null field, a placeholder (`Select`, `N/A`, `-`, empty...) and a value the model has never seen
+    count as Unknown, exactly as in the leads the model was trained on."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [LEAD_EXAMPLE]})
+
+    job_title: _text("the job title; the seniority is detected from it (VP, Head of, Manager, CEO...)",
+                     ["VP of Sales", "Senior Data Analyst"])
+    industry: _text("the lead's industry", ["Banking", "Healthcare"])
+    state: _text("state or region", ["CA", "NY"])
+    education_level: _text("highest education", ["Bachelor's Degree"])
+    gender: _text("gender", ["Female"])
+    lead_source: _text("where the lead came from", ["Webinar", "LinkedIn"])
+    age_range: _range(MAX_AGE, "age in years (binned like the training leads) or a range label such as `35-44`",
+                      [42, "35-44"])
+    years_experience: _range(MAX_YEARS_EXPERIENCE, "years of experience (binned like the training leads) or a "
+                             "range label such as `6-10`", [8, "6-10"])
+    extra: Annotated[
+        dict[ExtraName, ExtraValue] | None,
+        Field(
+            default=None, max_length=MAX_EXTRA_FIELDS,
+            description="the model's extra features (the `leads.categorical_features` / `numeric_features` of its "
+            "configuration) by name: text or a number for a categorical one, a number for a numeric one",
+            examples=[{"marital": "married", "balance": 1200.0}],
+        ),
+    ]
     method: Method | None = None
 
 
@@ -122,6 +172,33 @@ class SegmentResponse(Placement):
 
 class CustomerSegmentResponse(SegmentResponse):
     customer_id: str
+
+
+class ConversionStats(BaseModel):
+    rate: float = Field(ge=0, le=1, description="conversion rate of the segment's published leads")
+    ci_low: float = Field(ge=0, le=1, description="95% Wilson interval of the rate, low end")
+    ci_high: float = Field(ge=0, le=1, description="95% Wilson interval of the rate, high end")
+    lift: float | None = Field(ge=0, description="rate / overall rate; null when nobody converted")
+    conversions: int = Field(ge=0)
+    total: int = Field(ge=0, description="the segment's published leads")
+
+
+class LeadSegmentResponse(BaseModel):
+    segment_id: int
+    segment_name: str = Field(description="the lead persona")
+    value_tier: str = Field(description="PREMIUM, HIGH, MEDIUM, LOW, MINIMAL, or SMALL SAMPLE (too few leads to tier)")
+    stats: ConversionStats
+    confidence: float = Field(ge=0, le=1)
+    distance_to_center: float = Field(ge=0, description="Euclidean, in the model's encoded feature space")
+    second_segment: SecondSegment | None = Field(description="the nearest other segment; null with one segment")
+    seniority: str = Field(description="the seniority detected from the job title (Unknown without one)")
+    unknown_fields: list[str] = Field(
+        description="fields the model read as Unknown: not given, a placeholder, or a value it has no category for"
+    )
+    ignored_fields: list[str] = Field(description="fields given that the served model does not use")
+    method: str
+    model_version: str = Field(description="the run id that trained the served bundle")
+    set_id: str
 
 
 class SegmentInfo(BaseModel):

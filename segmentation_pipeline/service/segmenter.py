@@ -8,6 +8,9 @@ matrix prepares it, asks the bundle for labels and confidence, and measures the 
 precomputed centres. Single rows are stacked into such matrices by the micro-batcher, so the bundle
 is called once per burst of concurrent requests, not once per request.
 
+`Segmenter` serves numeric features (retail customers); `service.leads.LeadSegmenter` serves leads given
+by their fields, through the lead bundle's own preparation. Both place through `Placer`.
+
 Definitions the responses document:
 - confidence: the bundle's own (k-means family: 1 - d_nearest / d_second; GMM: top posterior;
   fuzzy c-means: top membership; HDBSCAN: membership strength of the nearest fitted customer).
@@ -38,7 +41,7 @@ class Segment:
     rank: int
     size: int
     percentage: float
-    stats: dict[str, dict[str, float]]  # column -> mean / median / min / max over the segment
+    stats: dict  # retail: column -> mean / median / min / max over the segment; leads: its conversion figures
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,49 @@ class Placements:
             self.segment, self.confidence, self.distance, self.second, self.second_distance)))
 
 
-class Segmenter:
-    """A method's bundle with its segments, centres, feature defaults and known entities."""
+class Placer:
+    """Placement of prepared rows: the bundle's labels and confidence, distances to segment centres.
+
+    `centres` are the means, in the bundle's prepared space, of the published entities of each segment
+    (`prepared`, labelled `labels` by the bundle); subclasses prepare their own kind of input."""
+
+    def __init__(self, bundle: ModelBundle, prepared: np.ndarray, labels: np.ndarray, segment_ids: Iterable[int]):
+        self.bundle = bundle
+        ids = np.array(sorted(segment_ids))
+        self.centres = np.stack([prepared[labels == segment].mean(axis=0) for segment in ids])
+        self._centre_ids = ids
+
+    def place_prepared(self, prepared: np.ndarray) -> Placements:
+        """Segments of rows already in the bundle's prepared space, one vectorised pass."""
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            assignment = self.bundle.assign(prepared)
+        return self._placements(prepared, assignment)
+
+    def _placements(self, prepared: np.ndarray, assignment) -> Placements:
+        differences = prepared[:, None, :] - self.centres[None, :, :]
+        distances = np.sqrt(np.einsum("ijk,ijk->ij", differences, differences))
+        nearest = distances.argmin(axis=1)
+        # HDBSCAN kept as noise (-1) has no segment of its own: it takes the nearest centre, confidence 0.
+        noise = assignment.labels < 0
+        columns = np.where(noise, nearest, np.searchsorted(self._centre_ids, assignment.labels))
+        rows = np.arange(len(prepared))
+        confidence = np.where(noise, 0.0, np.clip(assignment.confidence, 0.0, 1.0))
+        distance = distances[rows, columns]
+        if len(self._centre_ids) == 1:
+            return Placements(self._centre_ids[columns], confidence, distance, np.full(len(prepared), -1),
+                              np.full(len(prepared), np.nan))
+        others = distances.copy()
+        others[rows, columns] = np.inf
+        second = others.argmin(axis=1)
+        return Placements(self._centre_ids[columns], confidence, distance, self._centre_ids[second],
+                          others[rows, second])
+
+
+class Segmenter(Placer):
+    """A method's bundle on numeric features (retail customers), with its segments, centres, feature
+    defaults and known entities."""
+
+    stack = staticmethod(np.concatenate)  # how the micro-batcher joins single-row inputs
 
     def __init__(
         self,
@@ -72,31 +116,17 @@ class Segmenter:
     ):
         self.method = method
         self.model_version = model_version
-        self.bundle = bundle
         self.features: tuple[str, ...] = tuple(bundle.features)
         self.feature_index = {name: position for position, name in enumerate(self.features)}
-        self._log1p = np.array([name in set(bundle.transform.log1p_features) for name in self.features])
         training = table[list(self.features)].to_numpy(dtype=float)
         # Documented default of a feature a request leaves out: its median over the published entities.
         self.defaults = np.median(training, axis=0)
         prepared = bundle.transform.transform(table)
         labels = bundle.assign(prepared).labels
         self.segments = _segments(personas, labels, table, stat_columns or self.features)
-        ids = np.array(sorted(self.segments))
-        self.centres = np.stack([prepared[labels == segment].mean(axis=0) for segment in ids])
-        self._centre_ids = ids
+        super().__init__(bundle, prepared, labels, self.segments)
         self.known = self.place(training)
         self.known_index = {str(key): row for row, key in enumerate(table[id_column].to_numpy())}
-
-    def missing(self, given: Iterable[str]) -> list[str]:
-        """Features of the model not among `given`, in the model's order."""
-        given = set(given)
-        return [name for name in self.features if name not in given]
-
-    def invalid_features(self, matrix: np.ndarray) -> list[str]:
-        """Features the bundle cannot prepare in some row (log1p of a value <= -1, non-finite)."""
-        bad = ~np.isfinite(matrix) | (self._log1p & (matrix <= -1.0))
-        return [name for name, flagged in zip(self.features, bad.any(axis=0)) if flagged]
 
     def place(self, matrix: np.ndarray) -> Placements:
         """Segments of the rows of `matrix` (columns in `features` order), one vectorised pass."""
@@ -105,23 +135,7 @@ class Segmenter:
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             prepared = self.bundle.transform.transform_values(matrix)
             assignment = self.bundle.assign(prepared)
-        differences = prepared[:, None, :] - self.centres[None, :, :]
-        distances = np.sqrt(np.einsum("ijk,ijk->ij", differences, differences))
-        nearest = distances.argmin(axis=1)
-        # HDBSCAN kept as noise (-1) has no segment of its own: it takes the nearest centre, confidence 0.
-        noise = assignment.labels < 0
-        columns = np.where(noise, nearest, np.searchsorted(self._centre_ids, assignment.labels))
-        rows = np.arange(len(matrix))
-        confidence = np.where(noise, 0.0, np.clip(assignment.confidence, 0.0, 1.0))
-        distance = distances[rows, columns]
-        if len(self._centre_ids) == 1:
-            return Placements(self._centre_ids[columns], confidence, distance, np.full(len(matrix), -1),
-                              np.full(len(matrix), np.nan))
-        others = distances.copy()
-        others[rows, columns] = np.inf
-        second = others.argmin(axis=1)
-        return Placements(self._centre_ids[columns], confidence, distance, self._centre_ids[second],
-                          others[rows, second])
+        return self._placements(prepared, assignment)
 
 
 def _segments(personas: dict, labels: np.ndarray, table: pd.DataFrame, stat_columns: Sequence[str]) -> dict[int, Segment]:
