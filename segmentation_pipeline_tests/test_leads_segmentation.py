@@ -87,3 +87,16 @@ def test_the_driver_can_leave_features_unscaled():
     result = run_method("kmeans", frame, settings)
     assert np.array_equal(result.prepared, frame[["a", "b"]].to_numpy())
     assert result.params["preparation"]["scaler"] == "none"
+
+
+def test_a_lead_without_a_configured_numeric_feature_counts_it_as_unknown():
+    """`predict` on a row lacking a configured numeric extra reads it as Unknown, like any field."""
+    import numpy as np
+    import pandas as pd
+
+    from segmentation_pipeline.leads.cleaning import lead_attributes
+    from segmentation_pipeline.leads.settings import LeadsSettings
+
+    settings = LeadsSettings(numeric_features=("balance",))
+    attributes = lead_attributes(pd.DataFrame({"job_title": ["VP Sales"]}), settings, "a request")
+    assert np.isnan(attributes["balance"].iloc[0]) and attributes["seniority"].iloc[0] == "Senior Management"

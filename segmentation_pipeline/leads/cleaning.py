@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from segmentation_pipeline.cells import MAX_UNPARSEABLE_SHARE
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.leads.seniority import seniority_column
 from segmentation_pipeline.leads.settings import CANONICAL_LEAD_COLUMNS, LeadsSettings
@@ -29,7 +30,6 @@ TRUE_VALUES = frozenset({"true", "1", "1.0", "yes", "y"})
 FALSE_VALUES = frozenset({"false", "0", "0.0", "no", "n"})
 ACCEPTED_IS_SALE = "TRUE/FALSE, true/false, 1/0, yes/no, Y/N"
 MISSING_IS_SALE = "is_sale is missing"
-MAX_UNPARSEABLE_SHARE = 0.5  # above this, the column is mapped wrongly rather than dirty
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ def lead_attributes(frame: pd.DataFrame, settings: LeadsSettings, source: str = 
     result["years_experience"] = _ranges(frame.get("years_experience"), len(frame), settings.experience_bins, placeholders)
     result["seniority"] = seniority_column(result["job_title"])  # an Unknown title has no seniority phrase
     for name in settings.numeric_features:
-        result[name] = _numbers(frame[name], placeholders, f"Column '{name}' (numeric feature) in '{source}'")
+        values = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)  # absent: Unknown
+        result[name] = _numbers(values, placeholders, f"Column '{name}' (numeric feature) in '{source}'")
     ordered = [c for c in CANONICAL_LEAD_COLUMNS if c != "is_sale"] + ["seniority"]
     ordered += list(settings.categorical_features + settings.numeric_features)
     return pd.DataFrame({name: pd.Series(result[name].array, index=frame.index) for name in ordered})
