@@ -28,10 +28,13 @@ from segmentation_pipeline.clustering.base import METHOD_NAMES
 from segmentation_pipeline.config import CANONICAL_COLUMNS, TransactionsSettings, load_config
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
 from segmentation_pipeline.retail.synthetic import TRANSACTION_COLUMNS
-from segmentation_pipeline.retail.transactions import load_raw
+from segmentation_pipeline.retail.transactions import TransactionLog, load_raw
 
 # The generated log names its columns canonically: map each to itself.
 IDENTITY_COLUMNS = {name: (name if name in TRANSACTION_COLUMNS else None) for name in CANONICAL_COLUMNS}
+SETTINGS = TransactionsSettings(source="file", path="transactions.parquet", columns=IDENTITY_COLUMNS)
+# The run's date that ingest and cleaning judge future timestamps by (a pipeline run uses its own start).
+AS_OF = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
 REPORT_LINKS = {"Customer features": "tables/customer_features_enriched.parquet"}
 
 
@@ -40,12 +43,13 @@ REPORT_LINKS = {"Customer features": "tables/customer_features_enriched.parquet"
 
 def ingest(transactions_path: Path) -> pd.DataFrame:
     """Read the log file and map it to the canonical raw table, as `raw_transactions` does for a file."""
-    settings = TransactionsSettings(source="file", path=str(transactions_path), columns=IDENTITY_COLUMNS)
-    return load_raw(settings, cache_dir=transactions_path.parent / "parse_cache").table
+    settings = SETTINGS.model_copy(update={"path": str(transactions_path)})
+    log = TransactionLog(settings, (Path(transactions_path),), from_inbox=False)
+    return load_raw(log, transactions_path.parent / "parse_cache", AS_OF).table
 
 
 def clean(raw: pd.DataFrame) -> cleaning.CleaningResult:
-    return cleaning.clean_transactions(raw)
+    return cleaning.clean_transactions(raw, as_of=AS_OF, rules=SETTINGS.cleaning_rules())
 
 
 def ingest_to_features(transactions_path: Path, customers: pd.DataFrame) -> pd.DataFrame:
@@ -78,15 +82,22 @@ def compare(results: dict, customers: pd.DataFrame):
     return comparison.compare_methods(list(results.values()), truth=truth)
 
 
-def write_profiles(results: dict, basic: pd.DataFrame) -> list[Path]:
+def write_profiles(results: dict, basic: pd.DataFrame, personas_by_method: dict) -> list[Path]:
+    """Each method's profile (with its personas' numbers, as the pipeline's profile asset builds it),
+    rendered as JSON, YAML and the LLM prompt and written to the paths the output layout gives."""
+    from segmentation_pipeline import layout
     from segmentation_pipeline.retail import profiles
+    from segmentation_pipeline.storage import atomic_write_text
 
+    written = []
     with tempfile.TemporaryDirectory() as directory:
-        return [
-            path
-            for result in results.values()
-            for path in profiles.write_profile(profiles.build_profile(result, basic), Path(directory))
-        ]
+        for method, result in results.items():
+            profile = profiles.build_profile(result, basic, personas=personas_by_method[method])
+            documents = profiles.profile_documents(profile)
+            for relative, kind in ((layout.cluster_profile(method, "json"), "json"),
+                                   (layout.cluster_profile(method, "yaml"), "yaml"), (layout.llm_prompt(method), "prompt")):
+                written.append(atomic_write_text(Path(directory) / relative, documents[kind]))
+    return written
 
 
 def personas_for(results: dict, enriched: pd.DataFrame) -> dict[str, dict]:
@@ -180,7 +191,7 @@ STAGES: dict[str, Stage] = {
     "ingest_to_features": Stage(ingest_to_features, ("transactions", "customers")),
     **{f"cluster:{method}": Stage(cluster(method), ("basic",)) for method in METHOD_NAMES},
     "comparison": Stage(compare, ("results", "customers")),
-    "profiles": Stage(write_profiles, ("results", "basic")),
+    "profiles": Stage(write_profiles, ("results", "basic", "personas")),
     "personas": Stage(personas_for, ("results", "enriched")),
     "charts": Stage(draw_charts, ("rfm", "enriched", "results", "comparison", "personas")),
     "report": Stage(write_report, ("comparison", "personas", "charts")),

@@ -8,9 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import pytest
 
-from segmentation_pipeline.config import CONFIG_ENV_VAR
+from segmentation_pipeline import layout
 from segmentation_pipeline.narrative import NarrativeError, request_narrative
-from segmentation_pipeline_tests.conftest import load_definitions, partition_range_tags, send_json, write_config
+from segmentation_pipeline.publication import OutputFolder
+from segmentation_pipeline_tests.conftest import materialize, send_json, write_config
 
 NARRATIVE = "Cluster 0 are loyal weekend shoppers; keep them with early access."
 
@@ -75,28 +76,39 @@ PERSONA_STAGE = [
 ]
 
 
-def _personas_with_llm(base_url: str, tmp_path, monkeypatch) -> dict:
+def _run_with_llm(base_url: str, tmp_path, monkeypatch) -> tuple[dict, dict, str]:
+    """The persona stage with the LLM enabled: (personas JSON, files of the published set, the
+    profile's `llm_narrative_status`)."""
     llm = {"enabled": True, "base_url": base_url, "model": "m", "api_key_env": "TEST_LLM_KEY", "timeout_seconds": 1}
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(write_config(tmp_path, llm=llm)))
+    config = write_config(tmp_path, llm=llm)
     monkeypatch.setenv("TEST_LLM_KEY", "k")
-    definitions = load_definitions()
-    result = definitions.resolve_job_def("full_refresh").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
-        asset_selection=[dg.AssetKey(name) for name in PERSONA_STAGE],
-        tags=partition_range_tags(definitions),
-    )
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(config, instance, PERSONA_STAGE)
     assert result.success
-    return json.loads((tmp_path / "outputs" / "personas" / "kmeans_personas.json").read_text())
+    published = OutputFolder(tmp_path / "outputs").current()
+    assert published.manifest["files"]["personas/kmeans_personas.json"]["run_id"] == result.run_id
+    # the stable path through `current` is the published file
+    stable = tmp_path / "outputs" / "personas" / "kmeans_personas.json"
+    assert stable.read_bytes() == published.file("personas/kmeans_personas.json").read_bytes()
+    event = instance.get_latest_materialization_event(dg.AssetKey("kmeans_profile"))
+    status = event.asset_materialization.metadata["llm_narrative_status"].value
+    return json.loads(stable.read_text()), published, status
 
 
 def test_pipeline_stores_the_llm_narrative_beside_the_deterministic_text(chat_server, tmp_path, monkeypatch):
-    personas = _personas_with_llm(f"{chat_server}/good/v1", tmp_path, monkeypatch)
-    assert personas["llm_narrative"] == NARRATIVE
+    personas, published, status = _run_with_llm(f"{chat_server}/good/v1", tmp_path, monkeypatch)
+    assert status == "ok"
+    narrative = layout.llm_narrative("kmeans")
+    assert published.manifest["files"][narrative]["asset"] == "kmeans_profile"
+    assert (tmp_path / "outputs" / narrative).read_text() == NARRATIVE
     assert all(p["description"] for p in personas["personas"])
-    assert "cluster_0" in _ChatHandler.received[-1]["body"]["messages"][-1]["content"]
+    prompt = _ChatHandler.received[-1]["body"]["messages"][-1]["content"]
+    assert "cluster_0" in prompt
+    assert prompt == (tmp_path / "outputs" / layout.llm_prompt("kmeans")).read_text()  # the published prompt is what was sent
 
 
 def test_pipeline_falls_back_when_the_llm_fails(chat_server, tmp_path, monkeypatch):
-    personas = _personas_with_llm(f"{chat_server}/error/v1", tmp_path, monkeypatch)
-    assert personas["llm_narrative"] is None
+    personas, published, status = _run_with_llm(f"{chat_server}/error/v1", tmp_path, monkeypatch)
+    assert status.startswith("failed: ")
+    assert layout.llm_narrative("kmeans") not in published.manifest["files"]
     assert all(p["description"] for p in personas["personas"])

@@ -16,11 +16,14 @@ import dagster as dg
 import pytest
 import yaml
 
-from segmentation_pipeline.config import CONFIG_ENV_VAR
+from segmentation_pipeline.definitions import build_definitions
 from segmentation_pipeline.errors import ConfigError
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from segmentation_pipeline.orchestration.partitions import transaction_months
+from segmentation_pipeline.publication import OutputFolder
+from segmentation_pipeline_tests.conftest import write_config
 from tools.ui_snapshot import free_port
-from segmentation_pipeline_tests.conftest import load_definitions, write_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEPLOY = REPO_ROOT / "deploy"
 FAST = {
@@ -80,7 +83,7 @@ def postgres() -> Iterator[dict[str, str]]:
 def test_instance_on_postgres_records_runs_materializations_and_checks(postgres, tmp_path, monkeypatch):
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-    from segmentation_pipeline.runner import run_everything
+    from segmentation_pipeline.orchestration.runner import run_graph
 
     for name, value in postgres.items():
         monkeypatch.setenv(name, value)
@@ -88,15 +91,16 @@ def test_instance_on_postgres_records_runs_materializations_and_checks(postgres,
     home.mkdir()
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(write_config(tmp_path, **FAST)))
-    graph = load_definitions().resolve_asset_graph()
+    config = write_config(tmp_path, **FAST)
+    graph = build_definitions(config).resolve_asset_graph()
 
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
-        outcome = run_everything(instance=instance, emit=lambda line: None)
+        outcome = run_graph(config, emit=lambda line: None, instance=instance)
     assert outcome.success, outcome.errors + outcome.failed_checks
+    assert OutputFolder(tmp_path / "outputs").current().run_id == outcome.run_id
 
     # A fresh instance (as the webserver or another machine would open it) reads the history back.
     with dg.DagsterInstance.get() as instance:
@@ -105,33 +109,34 @@ def test_instance_on_postgres_records_runs_materializations_and_checks(postgres,
         for key in graph.get_all_asset_keys():
             event = instance.get_latest_materialization_event(key)
             assert event is not None and event.run_id == run.run_id, key
-        assert instance.get_materialized_partitions(dg.AssetKey("raw_transactions")) == {"2025-01-01", "2025-02-01"}
+        # The months the run registered are dynamic partitions kept in PostgreSQL too.
+        assert instance.get_dynamic_partitions(transaction_months.name) == ["2025-01", "2025-02"]
+        assert instance.get_materialized_partitions(dg.AssetKey("raw_transactions")) == {"2025-01", "2025-02"}
         for check_key in graph.asset_check_keys:
             [execution] = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=5)
             assert execution.run_id == run.run_id and execution.event is not None, check_key
         assert instance.all_instigator_state() == []  # the schedule/sensor tables exist and answer
 
 
-def _definitions_with_executor(tmp_path: Path, monkeypatch, executor: dict) -> dg.Definitions:
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(write_config(tmp_path, executor=executor, **FAST)))
-    return load_definitions()
+def _definitions_with_executor(tmp_path: Path, executor: dict) -> dg.Definitions:
+    return build_definitions(write_config(tmp_path, executor=executor, **FAST))
 
 
 @pytest.mark.parametrize("example, executor_name", [("executor-k8s.yml", "k8s"), ("executor-celery.yml", "celery")])
-def test_deploy_executor_examples_select_their_executor(example, executor_name, tmp_path, monkeypatch):
+def test_deploy_executor_examples_select_their_executor(example, executor_name, tmp_path):
     """dagster-k8s and dagster-celery come with the `deploy` extra of the test command."""
     executor = yaml.safe_load((DEPLOY / example).read_text())["executor"]
-    definitions = _definitions_with_executor(tmp_path, monkeypatch, executor)
+    definitions = _definitions_with_executor(tmp_path, executor)
     for job in ("full_refresh", "newest_month_refresh", "asset_checks"):
         assert definitions.resolve_job_def(job).executor_def.name == executor_name
 
 
-def test_executor_defaults_to_in_process_and_multiprocess_is_one_setting(tmp_path, monkeypatch):
-    assert _definitions_with_executor(tmp_path, monkeypatch, {}).resolve_job_def("full_refresh").executor_def.name == "in_process"
-    definitions = _definitions_with_executor(tmp_path, monkeypatch, {"type": "multiprocess", "max_concurrent": 3})
+def test_executor_defaults_to_in_process_and_multiprocess_is_one_setting(tmp_path):
+    assert _definitions_with_executor(tmp_path, {}).resolve_job_def("full_refresh").executor_def.name == "in_process"
+    definitions = _definitions_with_executor(tmp_path, {"type": "multiprocess", "max_concurrent": 3})
     assert definitions.resolve_job_def("full_refresh").executor_def.name == "multiprocess"
     with pytest.raises(Exception) as raised:  # a typo fails when the definitions load, not mid-run
-        _definitions_with_executor(tmp_path, monkeypatch, {"type": "multiprocess", "config": {"max_concurent": 2}})
+        _definitions_with_executor(tmp_path, {"type": "multiprocess", "config": {"max_concurent": 2}})
     error = raised.value
     while not isinstance(error, ConfigError) and error.__cause__ is not None:
         error = error.__cause__

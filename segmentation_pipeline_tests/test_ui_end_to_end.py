@@ -1,6 +1,7 @@
 """End to end through the UI: two `segmentation-pipeline run`s started at once into a temp DAGSTER_HOME,
-then `dagster-webserver` on 127.0.0.1 shows the lineage, the history and the check executions over
-GraphQL, and the screenshot script captures the pages with headless Chromium."""
+then `dagster-webserver` on 127.0.0.1 shows the lineage, the history, the months registered as
+partitions and the check executions over GraphQL, and the screenshot script captures the pages with
+headless Chromium."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ import dagster as dg
 import pytest
 
 from segmentation_pipeline.config import CONFIG_ENV_VAR
+from segmentation_pipeline.definitions import build_definitions
+from segmentation_pipeline.orchestration.conventions import PUBLICATION_ASSET
+from segmentation_pipeline.orchestration.partitions import sync_months
+from segmentation_pipeline.publication import OutputFolder
+from segmentation_pipeline_tests.conftest import write_config
 from tools.ui_snapshot import find_chromium, free_port, graphql, start_webserver, stop_webserver, wait_until_ready
-from segmentation_pipeline_tests.conftest import load_definitions, write_config
 
 CLUSTERING = {"k_max": 5, "bootstraps": 3, "autoencoder_epochs": 10}
 TRANSACTIONS = {"source": "synthetic", "synthetic": {"customers": 200, "months": 2, "seed": 7, "start_month": "2025-01"}}
@@ -38,14 +43,12 @@ def served(tmp_path_factory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("ui")
     config = write_config(folder, transactions=TRANSACTIONS, clustering=CLUSTERING)
     home = folder / "dagster_home"
-    env = {**os.environ, CONFIG_ENV_VAR: str(config), "DAGSTER_HOME": str(home)}
-    command = [sys.executable, "-m", "segmentation_pipeline.cli", "run"]
+    env = {key: value for key, value in os.environ.items() if key != CONFIG_ENV_VAR}
+    env["DAGSTER_HOME"] = str(home)
+    command = [sys.executable, "-m", "segmentation_pipeline.cli", "run", "--config", str(config)]
     started = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     runs = [subprocess.CompletedProcess(p.args, p.wait(timeout=600), *p.communicate()) for p in started]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CONFIG_ENV_VAR, str(config))
-        graph = load_definitions().resolve_asset_graph()
+    graph = build_definitions(config).resolve_asset_graph()
 
     port = free_port()
     server = start_webserver(home, config, port, folder / "webserver.log")
@@ -66,6 +69,22 @@ def test_two_runs_started_at_once_both_succeed_one_after_the_other(served):
         records = sorted(instance.get_run_records(), key=lambda r: r.start_time)
         assert [r.dagster_run.status for r in records] == [dg.DagsterRunStatus.SUCCESS] * 2
         assert records[0].end_time <= records[1].start_time  # serialized, not interleaved
+    # Each run published its own complete set; the later one is current, the earlier one kept.
+    outputs = OutputFolder(served.config.parent / "outputs")
+    assert [s.run_id for s in outputs.history()] == [r.dagster_run.run_id for r in reversed(records)]
+    assert outputs.current().run_id == records[1].dagster_run.run_id
+
+
+def test_the_months_are_served_as_partitions_and_a_new_month_appears_without_a_reload(served):
+    query = '{ assetNodeOrError(assetKey: {path: ["raw_transactions"]}) { ... on AssetNode { partitionKeys } } }'
+    assert graphql(served.base_url, query)["assetNodeOrError"]["partitionKeys"] == ["2025-01", "2025-02"]
+    with dg.DagsterInstance.from_config(str(served.home)) as instance:
+        sync_months(instance, ["2025-01", "2025-02", "2025-03"])  # what the months sensor does for a new month
+        try:
+            served_keys = graphql(served.base_url, query)["assetNodeOrError"]["partitionKeys"]
+        finally:
+            sync_months(instance, ["2025-01", "2025-02"])
+    assert served_keys == ["2025-01", "2025-02", "2025-03"]
 
 
 def test_every_asset_is_served_with_its_dependency_edges(served):
@@ -76,6 +95,7 @@ def test_every_asset_is_served_with_its_dependency_edges(served):
     assert served_edges == expected
     assert served_edges["rfm"] == {"cleaned_transactions"}
     assert "raw_transactions" in served_edges["cleaned_transactions"]
+    assert served_edges[PUBLICATION_ASSET] == set(served_edges) - {PUBLICATION_ASSET}  # it runs last
 
 
 def test_every_asset_has_a_history_of_both_runs(served):

@@ -3,8 +3,9 @@
     python -m tools.ui_snapshot --out ui-snapshots            # starts its own webserver
     python -m tools.ui_snapshot --url http://127.0.0.1:3000   # a running `dagster dev`
 
-Without --url it starts `dagster-webserver` on 127.0.0.1 (a free port) over the same instance as the
-CLI ($DAGSTER_HOME, default `<project>/.dagster_home`) and stops it by its PID afterwards. Before each
+Without --url it starts `dagster-webserver` on 127.0.0.1 (a free port) over the same instance and
+config as the CLI ($DAGSTER_HOME, default `.dagster_home` in the current directory; --config, else
+$SEGMENTATION_CONFIG, else the built-in default) and stops it by its PID afterwards. Before each
 screenshot the page's DOM must show text that only appears once the data has loaded, so a blank or
 half-loaded page fails loudly instead of producing a useless picture.
 """
@@ -27,11 +28,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from segmentation_pipeline.cli import DEFINITIONS_MODULE, LOCATION_NAME
 from segmentation_pipeline.config import CONFIG_ENV_VAR, config_path_in_use, load_config
-from segmentation_pipeline.paths import DEFAULT_DAGSTER_HOME, resolve
+from segmentation_pipeline.orchestration.instance import ensure_instance_home, instance_home
 
-DEFINITIONS_MODULE = "segmentation_pipeline.definitions"
-WEBSERVER_URL_ENV = "SEGMENTATION_WEBSERVER_URL"  # a running webserver, for sensors that reload the definitions
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PAGE_TIMEOUT = 60  # seconds for a page to show its data
 SETTLE_SECONDS = 1.5
@@ -65,9 +65,20 @@ def free_port() -> int:
 
 
 def start_webserver(dagster_home: Path, config_path: Path, port: int, log_path: Path) -> subprocess.Popen:
-    """`dagster-webserver` on 127.0.0.1:port over `dagster_home`; its own session, so stopping it stops its children."""
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), CONFIG_ENV_VAR: str(config_path)}
-    command = [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port), "-m", DEFINITIONS_MODULE]
+    """`dagster-webserver` on 127.0.0.1:port over `dagster_home`, its definitions built for `config_path`;
+    its own session, so stopping it stops its children.
+
+    The code location is loaded from a workspace file beside the log that names it as the project does
+    (as `segmentation-pipeline dev` does), so Dagster does not warn about a location name mismatch."""
+    log_path = Path(log_path)
+    workspace = log_path.with_name("workspace.yaml")
+    workspace.write_text(
+        "load_from:\n  - python_module:\n"
+        f"      module_name: {DEFINITIONS_MODULE}\n      location_name: {LOCATION_NAME}\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "DAGSTER_HOME": str(ensure_instance_home(dagster_home)), CONFIG_ENV_VAR: str(config_path)}
+    command = [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)]
     with open(log_path, "ab") as log:
         return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -223,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="a running webserver (default: start one over $DAGSTER_HOME)")
     parser.add_argument("--out", default="ui-snapshots", help="folder for the PNG files (default: ui-snapshots)")
     parser.add_argument("--asset", default="rfm", help="asset whose materialization history is shown (default: rfm)")
-    parser.add_argument("--config", help=f"pipeline YAML (default: ${CONFIG_ENV_VAR} or data/config/pipeline.yml)")
+    parser.add_argument("--config", help=f"pipeline YAML (default: ${CONFIG_ENV_VAR}, else the built-in default)")
     args = parser.parse_args(argv)
 
     chromium = find_chromium()
@@ -237,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         config_path = config_path_in_use(args.config)
         load_config(config_path)
-        home = resolve(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)
+        home = instance_home()
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -17,12 +17,7 @@ import dagster as dg
 from segmentation_pipeline.config import AutomationSettings
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.orchestration.conventions import FULL_REFRESH_JOB, INBOX_TAG, TRIGGER_TAG
-from segmentation_pipeline.orchestration.partitions import (
-    log_months,
-    month_requests,
-    partition_range_tags,
-    transaction_months,
-)
+from segmentation_pipeline.orchestration.partitions import log_months, partition_range_tags, sensor_month_requests
 from segmentation_pipeline.orchestration.resources import PipelineSettings
 from segmentation_pipeline.retail.transactions import inbox_files, log_in_force
 
@@ -78,8 +73,7 @@ def transaction_months_sensor(context: dg.SensorEvaluationContext, settings: Pip
         months = log_months(settings)
     except InputDataError as exc:
         return dg.SkipReason(f"the transaction log cannot be read: {exc}")
-    registered = context.instance.get_dynamic_partitions(transaction_months.name)
-    return dg.SensorResult(dynamic_partitions_requests=month_requests(registered, months), cursor=fingerprint)
+    return dg.SensorResult(dynamic_partitions_requests=sensor_month_requests(context.instance, months), cursor=fingerprint)
 
 
 def sensors(automation: AutomationSettings) -> list[dg.SensorDefinition]:
@@ -116,7 +110,6 @@ def sensors(automation: AutomationSettings) -> list[dg.SensorDefinition]:
         runs = cursor["runs"] + 1
         state = json.dumps({name: entry["sha256"] for name, entry in current.items()}, sort_keys=True)
         context.log.info(f"inbox {folder}: {changes}; refreshing {months[0]}..{months[-1]}")
-        registered = context.instance.get_dynamic_partitions(transaction_months.name)
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
@@ -124,7 +117,7 @@ def sensors(automation: AutomationSettings) -> list[dg.SensorDefinition]:
                     tags={**partition_range_tags(months), TRIGGER_TAG: "inbox sensor", INBOX_TAG: changes[:500]},
                 )
             ],
-            dynamic_partitions_requests=month_requests(registered, months),
+            dynamic_partitions_requests=sensor_month_requests(context.instance, months),
             cursor=json.dumps({"files": current, "runs": runs}, sort_keys=True),
         )
 

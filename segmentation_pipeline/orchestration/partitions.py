@@ -48,6 +48,21 @@ def month_requests(registered: list[str], months: list[str]) -> list[dg.DynamicP
     return requests
 
 
+def sensor_month_requests(instance: dg.DagsterInstance, months: list[str]) -> list[dg.DynamicPartitionsRequest]:
+    """Requests a sensor can return in its SensorResult. Dagster refuses one that deletes and adds the
+    same keys, which re-ordering needs (a month earlier than the registered ones): that change is
+    applied to the instance now, and nothing is left to request."""
+    requests = month_requests(instance.get_dynamic_partitions(transaction_months.name), months)
+    deleted = {key for request in requests if isinstance(request, dg.DeleteDynamicPartitionsRequest)
+               for key in request.partition_keys}
+    added = {key for request in requests if isinstance(request, dg.AddDynamicPartitionsRequest)
+             for key in request.partition_keys}
+    if deleted & added:
+        sync_months(instance, months)
+        return []
+    return requests
+
+
 def sync_months(instance: dg.DagsterInstance, months: list[str]) -> None:
     """Apply `month_requests` to the instance directly (CLI and schedules; sensors return them)."""
     for request in month_requests(instance.get_dynamic_partitions(transaction_months.name), months):
