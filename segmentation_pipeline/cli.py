@@ -16,7 +16,12 @@ import time
 from pathlib import Path
 
 from segmentation_pipeline import layout
-from segmentation_pipeline.config import CONFIG_ENV_VAR, PipelineConfig, config_path_in_use, load_config
+from segmentation_pipeline.config import (
+    CONFIG_ENV_VAR,
+    PipelineConfig,
+    config_path_in_use,
+    load_config,
+)
 from segmentation_pipeline.errors import ConfigError, InputDataError, StorageError
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
 
@@ -179,9 +184,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from segmentation_pipeline.orchestration.runner import run_checks
-
     from segmentation_pipeline.orchestration.instance import instance_home
+    from segmentation_pipeline.orchestration.runner import run_checks
 
     config_path, _ = _config(args)
     print(f"config: {config_path}\ninstance: {instance_home()}")
@@ -259,7 +263,10 @@ def _dev(args: argparse.Namespace, extra: list[str]) -> int:
     import dagster as dg
     import pandas as pd
 
-    from segmentation_pipeline.orchestration.instance import ensure_instance_home, instance_home
+    from segmentation_pipeline.orchestration.instance import (
+        ensure_instance_home,
+        instance_home,
+    )
     from segmentation_pipeline.orchestration.partitions import sync_months
     from segmentation_pipeline.retail.transactions import data_months, log_in_force
 

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from segmentation_pipeline.clustering.metrics import SilhouetteScorer
 from segmentation_pipeline.clustering.base import UnsupportedDataError
+from segmentation_pipeline.clustering.metrics import SilhouetteScorer
 from segmentation_pipeline.clustering.runner import run_feature_sets
 from segmentation_pipeline.clustering.selection import sample_rows
 from segmentation_pipeline.jsonable import json_ready

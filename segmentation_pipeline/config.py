@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import os
-import typing
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,11 +35,15 @@ from segmentation_pipeline.clustering.base import (
     setting_problem,
 )
 from segmentation_pipeline.errors import ConfigError
-from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve_against
 from segmentation_pipeline.leads.settings import LeadsSettings
+from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH, resolve_against
 from segmentation_pipeline.persona_texts.settings import PersonaTextsSettings
 from segmentation_pipeline.retail import cleaning, validation
-from segmentation_pipeline.retail.features import BASIC_FEATURE_PREFIXES, BASIC_NUMERIC_FEATURES, is_basic_feature
+from segmentation_pipeline.retail.features import (
+    BASIC_FEATURE_PREFIXES,
+    BASIC_NUMERIC_FEATURES,
+    is_basic_feature,
+)
 from segmentation_pipeline.service.settings import ServiceSettings
 
 CONFIG_ENV_VAR = "SEGMENTATION_CONFIG"

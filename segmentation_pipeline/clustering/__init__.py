@@ -10,7 +10,12 @@ from segmentation_pipeline.clustering.base import (
 )
 from segmentation_pipeline.clustering.bundle import ModelBundle, Prediction
 from segmentation_pipeline.clustering.preparation import FEATURE_SETS
-from segmentation_pipeline.clustering.runner import METHODS, run_feature_sets, run_method, unavailable_feature_sets
+from segmentation_pipeline.clustering.runner import (
+    METHODS,
+    run_feature_sets,
+    run_method,
+    unavailable_feature_sets,
+)
 
 __all__ = [
     "DEFAULT_FEATURES",

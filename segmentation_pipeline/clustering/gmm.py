@@ -19,7 +19,11 @@ from segmentation_pipeline.clustering.base import (
     ClusterModel,
     Diagnostics,
 )
-from segmentation_pipeline.clustering.metrics import SilhouetteScorer, membership_entropy, per_cluster
+from segmentation_pipeline.clustering.metrics import (
+    SilhouetteScorer,
+    membership_entropy,
+    per_cluster,
+)
 from segmentation_pipeline.clustering.selection import elbow_index
 
 HIGH_CONFIDENCE = 0.9  # a customer is confidently placed when its top probability is >= this

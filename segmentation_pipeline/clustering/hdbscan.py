@@ -18,12 +18,12 @@ from sklearn.cluster import HDBSCAN
 from sklearn.neighbors import KDTree
 
 from segmentation_pipeline.clustering.base import (
-    UnsupportedDataError,
     Assignment,
     ClusteringMethod,
     ClusteringSettings,
     ClusterModel,
     Diagnostics,
+    UnsupportedDataError,
 )
 from segmentation_pipeline.clustering.selection import sample_rows
 

@@ -23,7 +23,12 @@ from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
 from segmentation_pipeline.clustering.hdbscan import HDBSCANMethod
 from segmentation_pipeline.clustering.kmeans import KMeansMethod
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer, quality_metrics
-from segmentation_pipeline.clustering.preparation import FEATURE_SETS, FeatureTransform, customer_ids, mix_columns
+from segmentation_pipeline.clustering.preparation import (
+    FEATURE_SETS,
+    FeatureTransform,
+    customer_ids,
+    mix_columns,
+)
 from segmentation_pipeline.clustering.selection import sample_rows, select_k
 from segmentation_pipeline.clustering.stability import bootstrap_stability
 from segmentation_pipeline.errors import InputDataError

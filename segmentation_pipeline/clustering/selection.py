@@ -17,7 +17,6 @@ from segmentation_pipeline.clustering.base import ClusteringMethod, ClusteringSe
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer
 from segmentation_pipeline.errors import InputDataError
 
-
 STRAIGHT = 1e-9  # distances below the chord up to this are rounding noise on a straight fall
 
 

@@ -12,7 +12,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from segmentation_pipeline.clustering.base import ClusteringMethod, ClusteringSettings, UnsupportedDataError
+from segmentation_pipeline.clustering.base import (
+    ClusteringMethod,
+    ClusteringSettings,
+    UnsupportedDataError,
+)
 
 
 def bootstrap_rows(n: int, settings: ClusteringSettings) -> list[np.ndarray]:

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from segmentation_pipeline.clustering.base import ClusteringSettings
-from segmentation_pipeline.clustering.hdbscan import HDBSCANMethod, effective_min_cluster_size
+from segmentation_pipeline.clustering.hdbscan import (
+    HDBSCANMethod,
+    effective_min_cluster_size,
+)
 from segmentation_pipeline.clustering.runner import METHODS
 
 

@@ -7,7 +7,11 @@ month or all of them. Every job ends with `published_outputs`, which publishes t
 
 import dagster as dg
 
-from segmentation_pipeline.orchestration.conventions import CHECKS_JOB, FULL_REFRESH_JOB, NEWEST_MONTH_JOB
+from segmentation_pipeline.orchestration.conventions import (
+    CHECKS_JOB,
+    FULL_REFRESH_JOB,
+    NEWEST_MONTH_JOB,
+)
 
 full_refresh_job = dg.define_asset_job(
     FULL_REFRESH_JOB,

@@ -7,7 +7,11 @@ import dagster as dg
 import pandas as pd
 
 from segmentation_pipeline import layout
-from segmentation_pipeline.orchestration.conventions import OWNERS, PUBLICATION_ASSET, REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.conventions import (
+    OWNERS,
+    PUBLICATION_ASSET,
+    REFRESH_WHEN_UPSTREAM_CHANGES,
+)
 from segmentation_pipeline.orchestration.metadata import table_metadata
 from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings

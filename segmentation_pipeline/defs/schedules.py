@@ -6,8 +6,15 @@ Each tick first registers the log's months (reading the data then, not when the 
 import dagster as dg
 
 from segmentation_pipeline.config import AutomationSettings
-from segmentation_pipeline.orchestration.conventions import FULL_REFRESH_JOB, NEWEST_MONTH_JOB, TRIGGER_TAG
-from segmentation_pipeline.orchestration.partitions import partition_range_tags, register_log_months
+from segmentation_pipeline.orchestration.conventions import (
+    FULL_REFRESH_JOB,
+    NEWEST_MONTH_JOB,
+    TRIGGER_TAG,
+)
+from segmentation_pipeline.orchestration.partitions import (
+    partition_range_tags,
+    register_log_months,
+)
 from segmentation_pipeline.orchestration.resources import PipelineSettings
 
 

@@ -16,8 +16,16 @@ import dagster as dg
 
 from segmentation_pipeline.config import AutomationSettings
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.orchestration.conventions import FULL_REFRESH_JOB, INBOX_TAG, TRIGGER_TAG
-from segmentation_pipeline.orchestration.partitions import log_months, partition_range_tags, sensor_month_requests
+from segmentation_pipeline.orchestration.conventions import (
+    FULL_REFRESH_JOB,
+    INBOX_TAG,
+    TRIGGER_TAG,
+)
+from segmentation_pipeline.orchestration.partitions import (
+    log_months,
+    partition_range_tags,
+    sensor_month_requests,
+)
 from segmentation_pipeline.orchestration.resources import PipelineSettings
 from segmentation_pipeline.retail.transactions import inbox_files, log_in_force
 

@@ -7,12 +7,23 @@ the `*_problems` functions of `checks` and `scoring.score_feature_problems`.
 """
 
 from segmentation_pipeline.leads.charts import leads_dashboard, leads_pca
-from segmentation_pipeline.leads.cleaning import CleanedLeads, clean_leads, lead_attributes
-from segmentation_pipeline.leads.conversion import conversion_by_cluster, wilson_interval
+from segmentation_pipeline.leads.cleaning import (
+    CleanedLeads,
+    clean_leads,
+    lead_attributes,
+)
+from segmentation_pipeline.leads.conversion import (
+    conversion_by_cluster,
+    wilson_interval,
+)
 from segmentation_pipeline.leads.ingest import LeadsInput, read_leads
 from segmentation_pipeline.leads.personas import build_personas, clustered_leads_table
 from segmentation_pipeline.leads.pipeline import LeadsRun, run_leads
-from segmentation_pipeline.leads.scoring import ConversionScore, fit_conversion_score, score_feature_problems
+from segmentation_pipeline.leads.scoring import (
+    ConversionScore,
+    fit_conversion_score,
+    score_feature_problems,
+)
 from segmentation_pipeline.leads.segmentation import LeadSegmentation, segment_leads
 from segmentation_pipeline.leads.seniority import seniority_of
 from segmentation_pipeline.leads.settings import LeadsSettings

@@ -15,7 +15,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from segmentation_pipeline.clustering import ClusteringResult, ClusteringSettings, ModelBundle, run_method
+from segmentation_pipeline.clustering import (
+    ClusteringResult,
+    ClusteringSettings,
+    ModelBundle,
+    run_method,
+)
 from segmentation_pipeline.clustering.preparation import FeatureTransform
 from segmentation_pipeline.leads.cleaning import lead_attributes
 from segmentation_pipeline.leads.encoding import LeadEncoder

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
 CANONICAL_LEAD_COLUMNS = (
     "state",
     "industry",

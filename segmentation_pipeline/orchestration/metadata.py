@@ -5,7 +5,6 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-
 ROW_UNIT = "row_unit"  # what a row of the asset's table is (rows, charts, personas, ...), for people
 
 
@@ -29,3 +28,18 @@ def numeric_metadata(metrics: dict, prefix: str = "metric/") -> dict:
         for name, value in metrics.items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     }
+
+
+def check_result(
+    check: str, asset: str, problems: list[str], severity=dg.AssetCheckSeverity.ERROR, **metadata
+) -> dg.AssetCheckResult:
+    """An asset check's result from a Dagster-free `*_problems` list: passed when it is empty, the
+    first problems as the description, all of them (up to 50) in the metadata."""
+    return dg.AssetCheckResult(
+        check_name=check,
+        asset_key=asset,
+        passed=not problems,
+        severity=severity,
+        description="; ".join(problems[:10]) if problems else "ok",
+        metadata={"problems": dg.MetadataValue.json(problems[:50]), **metadata},
+    )

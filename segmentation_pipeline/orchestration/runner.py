@@ -23,7 +23,11 @@ import pandas as pd
 from segmentation_pipeline import layout
 from segmentation_pipeline.config import PipelineConfig, load_config
 from segmentation_pipeline.errors import ConfigError, StorageError
-from segmentation_pipeline.orchestration.conventions import CHECKS_JOB, FULL_REFRESH_JOB, TRIGGER_TAG
+from segmentation_pipeline.orchestration.conventions import (
+    CHECKS_JOB,
+    FULL_REFRESH_JOB,
+    TRIGGER_TAG,
+)
 from segmentation_pipeline.orchestration.instance import (
     cli_run_tags,
     ensure_instance_home,
@@ -32,7 +36,11 @@ from segmentation_pipeline.orchestration.instance import (
     live_run_ids,
 )
 from segmentation_pipeline.orchestration.locking import folder_lock
-from segmentation_pipeline.orchestration.partitions import partition_range_tags, sync_months, transaction_months
+from segmentation_pipeline.orchestration.partitions import (
+    partition_range_tags,
+    sync_months,
+    transaction_months,
+)
 from segmentation_pipeline.orchestration.progress import Progress, RunOutcome
 from segmentation_pipeline.publication import OutputFolder
 from segmentation_pipeline.retail.transactions import data_months, log_in_force

@@ -18,19 +18,48 @@ import numpy as np
 import pandas as pd
 
 from segmentation_pipeline import layout
-from segmentation_pipeline.persona_texts.classification import classification_agreement, classify_personas, load_dimensions
-from segmentation_pipeline.persona_texts.clusters import PersonaClusters, cluster_personas, seed_stability
-from segmentation_pipeline.persona_texts.corpus import PersonaCorpus, combine_corpora, read_persona_csv, read_persona_file
+from segmentation_pipeline.persona_texts.classification import (
+    classification_agreement,
+    classify_personas,
+    load_dimensions,
+)
+from segmentation_pipeline.persona_texts.clusters import (
+    PersonaClusters,
+    cluster_personas,
+    seed_stability,
+)
+from segmentation_pipeline.persona_texts.corpus import (
+    PersonaCorpus,
+    combine_corpora,
+    read_persona_csv,
+    read_persona_file,
+)
 from segmentation_pipeline.persona_texts.embedding import Embedder, fit_embedder
 from segmentation_pipeline.persona_texts.generator import generate_personas
-from segmentation_pipeline.persona_texts.outputs import clusters_table, csv_bytes, json_bytes, write_dissimilarity_csv
-from segmentation_pipeline.persona_texts.pipeline_personas import pipeline_persona_corpus
+from segmentation_pipeline.persona_texts.outputs import (
+    clusters_table,
+    csv_bytes,
+    json_bytes,
+    write_dissimilarity_csv,
+)
+from segmentation_pipeline.persona_texts.pipeline_personas import (
+    pipeline_persona_corpus,
+)
 from segmentation_pipeline.persona_texts.quality import clustering_quality
 from segmentation_pipeline.persona_texts.settings import PersonaTextsSettings
-from segmentation_pipeline.persona_texts.similarity import SimilarityIndex, dissimilarity_matrix, redundant_pairs, save_similarity_index
+from segmentation_pipeline.persona_texts.similarity import (
+    SimilarityIndex,
+    dissimilarity_matrix,
+    redundant_pairs,
+    save_similarity_index,
+)
 from segmentation_pipeline.persona_texts.themes import extract_themes
-from segmentation_pipeline.persona_texts.visualization import cluster_map_html, project_2d
+from segmentation_pipeline.persona_texts.visualization import (
+    cluster_map_html,
+    project_2d,
+)
 from segmentation_pipeline.storage import atomic_write_bytes, atomic_write_text
+
 
 @dataclass(frozen=True)
 class LoadedCorpus:

@@ -23,7 +23,11 @@ from segmentation_pipeline.clustering.base import ClusteringSettings
 from segmentation_pipeline.clustering.kmeans import KMeansMethod
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer
 from segmentation_pipeline.clustering.runner import size_order_map
-from segmentation_pipeline.clustering.selection import elbow_index, sample_rows, select_k
+from segmentation_pipeline.clustering.selection import (
+    elbow_index,
+    sample_rows,
+    select_k,
+)
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.persona_texts.embedding import unit_rows
 from segmentation_pipeline.persona_texts.settings import PersonaTextsSettings

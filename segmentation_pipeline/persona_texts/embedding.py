@@ -106,7 +106,9 @@ class Model2VecEmbedder:
 
 def load_model2vec(folder: Path):
     """The StaticModel in `folder`; ConfigError naming the key when the folder is not a model."""
-    from model2vec import StaticModel  # imported here: only the model2vec backend needs it
+    from model2vec import (
+        StaticModel,  # imported here: only the model2vec backend needs it
+    )
 
     missing = [name for name in MODEL2VEC_FILES if not (folder / name).is_file()]
     if not folder.is_dir() or missing:

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.persona_texts.corpus import PersonaCorpus, combine_corpora, make_corpus
+from segmentation_pipeline.persona_texts.corpus import (
+    PersonaCorpus,
+    combine_corpora,
+    make_corpus,
+)
 
 SKIPPED_FIELDS = frozenset({"persona_name", "description", "cluster_id", "rank", "value_tier_thresholds"})
 

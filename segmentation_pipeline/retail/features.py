@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.retail.rfm import distinct_counts, factorize_column, factorize_required, require_columns
+from segmentation_pipeline.retail.rfm import (
+    distinct_counts,
+    factorize_column,
+    factorize_required,
+    require_columns,
+)
 
 DEPT_VALUE_PREFIX = "dept_value:"
 DEPT_UNITS_PREFIX = "dept_units:"

@@ -30,7 +30,6 @@ from pydantic import (
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.yaml_data import read_yaml_model
 
-
 DEFAULT_PERSONAS_PATH = Path(__file__).parent / "personas.yml"
 DEFAULT_HIERARCHY_PATH = Path(__file__).parent / "product_hierarchy.yml"
 

@@ -21,7 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from segmentation_pipeline import readers
-from segmentation_pipeline.config import CANONICAL_COLUMNS, PipelineConfig, TransactionsSettings
+from segmentation_pipeline.config import (
+    CANONICAL_COLUMNS,
+    PipelineConfig,
+    TransactionsSettings,
+)
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.retail import sources, synthetic
 from segmentation_pipeline.retail.cleaning import transaction_months

@@ -22,7 +22,11 @@ import pandas as pd
 from fastapi.exceptions import RequestValidationError
 
 from segmentation_pipeline.service.leads import CANONICAL_FIELDS, LeadSegmenter
-from segmentation_pipeline.service.schemas import FIELD_FEATURES, LeadRequest, RetailFeatures
+from segmentation_pipeline.service.schemas import (
+    FIELD_FEATURES,
+    LeadRequest,
+    RetailFeatures,
+)
 from segmentation_pipeline.service.segmenter import Segmenter
 
 FEATURE_FIELDS = [name for name in RetailFeatures.__annotations__ if name != "features"]

@@ -12,21 +12,12 @@ from segmentation_pipeline import charts, layout
 from segmentation_pipeline.leads import checks
 from segmentation_pipeline.leads.cleaning import CleanedLeads
 from segmentation_pipeline.leads.scoring import score_feature_problems
+from segmentation_pipeline.orchestration.metadata import check_result
 from segmentation_pipeline.orchestration.resources import PipelineSettings, load_object
 
 RAW, CLEANED, REJECTED = "raw_leads", "cleaned_leads", "rejected_leads"
 SEGMENTS, SCORE, PERSONAS, CHARTS = "lead_segments", "lead_conversion_score", "lead_personas", "lead_charts"
 
-
-def _result(check: str, asset: str, problems: list[str], **metadata) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=check,
-        asset_key=asset,
-        passed=not problems,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(problems[:10]) if problems else "ok",
-        metadata={"problems": dg.MetadataValue.json(problems[:50]), **metadata},
-    )
 
 
 @dg.asset_check(
@@ -40,7 +31,7 @@ def raw_equals_clean_plus_rejected(context: dg.AssetCheckExecutionContext, setti
     run_id = context.run.run_id
     raw = load_object(settings, RAW, run_id).raw
     cleaned = CleanedLeads(load_object(settings, CLEANED, run_id), load_object(settings, REJECTED, run_id))
-    return _result(
+    return check_result(
         "raw_equals_clean_plus_rejected", CLEANED, checks.split_problems(raw, cleaned),
         raw=len(raw), clean=len(cleaned.clean), rejected=len(cleaned.rejected),
     )
@@ -61,7 +52,7 @@ def no_outcome_derived_feature(context: dg.AssetCheckExecutionContext, settings:
     features = load_object(settings, SEGMENTS, run_id).encoder.source_columns
     clean = load_object(settings, CLEANED, run_id)
     problems = score_feature_problems(features, clean, settings.config.leads_settings())
-    return _result("no_outcome_derived_feature", SCORE, problems, features=dg.MetadataValue.json(features))
+    return check_result("no_outcome_derived_feature", SCORE, problems, features=dg.MetadataValue.json(features))
 
 
 @dg.multi_asset_check(
@@ -97,25 +88,25 @@ def lead_persona_checks(context: dg.AssetCheckExecutionContext, settings: Pipeli
     conversion = pd.read_parquet(settings.locate(layout.LEADS_CONVERSION, run_id))
     if "conversions_sum_to_total" in selected:
         clean = load_object(settings, CLEANED, run_id)
-        yield _result(
+        yield check_result(
             "conversions_sum_to_total", PERSONAS, checks.conversion_problems(conversion, clean),
             conversions=int(conversion["conversions"].sum()), total=int(conversion["total_records"].sum()),
         )
     if "assignments_exclusive_and_complete" in selected:
         raw_rows = len(load_object(settings, RAW, run_id).raw)
         clustered = pd.read_csv(settings.locate(layout.LEADS_CLUSTERED, run_id), usecols=["Cluster"])
-        yield _result(
+        yield check_result(
             "assignments_exclusive_and_complete", PERSONAS, checks.assignment_problems(clustered, raw_rows, len(conversion)),
             leads=len(clustered), clusters=len(conversion),
         )
     if "persona_counts_and_percentages" in selected:
         labels = load_object(settings, SEGMENTS, run_id).labels
-        yield _result(
+        yield check_result(
             "persona_counts_and_percentages", PERSONAS, checks.persona_problems(personas, labels),
             personas=len(personas["personas"]),
         )
     if "tiers_match_thresholds" in selected:
-        yield _result(
+        yield check_result(
             "tiers_match_thresholds", PERSONAS, checks.tier_problems(personas, settings.config.leads_settings()),
             tiers=dg.MetadataValue.json({p["persona_name"]: p["conversion_metrics"]["value_tier"] for p in personas["personas"]}),
         )
@@ -139,4 +130,4 @@ def lead_pngs_valid_at_documented_size(context: dg.AssetCheckExecutionContext, s
             continue
         if size != expected:
             problems.append(f"{relative}: {size[0]}x{size[1]} px, documented {expected[0]}x{expected[1]}")
-    return _result("lead_pngs_valid_at_documented_size", CHARTS, problems)
+    return check_result("lead_pngs_valid_at_documented_size", CHARTS, problems)

@@ -13,10 +13,23 @@ from matplotlib.figure import Figure
 
 from segmentation_pipeline import charts, layout
 from segmentation_pipeline.clustering import METHODS
-from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.conventions import (
+    OWNERS,
+    REFRESH_WHEN_UPSTREAM_CHANGES,
+)
 from segmentation_pipeline.orchestration.metadata import numeric_metadata
-from segmentation_pipeline.orchestration.resources import LLMNarrator, PipelineSettings, record_outputs
-from segmentation_pipeline.persona_texts.analysis import LoadedCorpus, PersonaTextsAnalysis, analyse_corpus, load_corpus, write_outputs
+from segmentation_pipeline.orchestration.resources import (
+    LLMNarrator,
+    PipelineSettings,
+    record_outputs,
+)
+from segmentation_pipeline.persona_texts.analysis import (
+    LoadedCorpus,
+    PersonaTextsAnalysis,
+    analyse_corpus,
+    load_corpus,
+    write_outputs,
+)
 from segmentation_pipeline.persona_texts.outputs import csv_bytes
 from segmentation_pipeline.persona_texts.themes import NOISE_LABEL, narrative_asker
 from segmentation_pipeline.storage import atomic_write_bytes

@@ -9,6 +9,7 @@ import pandas as pd
 
 from segmentation_pipeline import layout
 from segmentation_pipeline.comparison import STABILITY_THRESHOLD
+from segmentation_pipeline.orchestration.metadata import check_result
 from segmentation_pipeline.orchestration.resources import PipelineSettings, load_object
 from segmentation_pipeline.persona_texts.checks import (
     assignment_problems,
@@ -23,16 +24,6 @@ CORPUS = "persona_text_corpus"
 ANALYSIS = "persona_text_analysis"
 
 
-def _result(check: str, asset: str, problems: list[str], severity=dg.AssetCheckSeverity.ERROR, **metadata) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=check,
-        asset_key=asset,
-        passed=not problems,
-        severity=severity,
-        description="; ".join(problems[:10]) if problems else "ok",
-        metadata={"problems": dg.MetadataValue.json(problems[:50]), **metadata},
-    )
-
 
 @dg.asset_check(
     asset=CORPUS,
@@ -42,7 +33,7 @@ def _result(check: str, asset: str, problems: list[str], severity=dg.AssetCheckS
 )
 def no_section_silently_dropped(context: dg.AssetCheckExecutionContext, settings: PipelineSettings) -> dg.AssetCheckResult:
     corpus = load_object(settings, CORPUS, context.run.run_id).corpus
-    return _result(
+    return check_result(
         "no_section_silently_dropped", CORPUS, section_problems(corpus),
         sections=corpus.sections, personas=len(corpus.personas), rejected=len(corpus.rejected),
     )
@@ -86,23 +77,23 @@ def persona_text_analysis_checks(context: dg.AssetCheckExecutionContext, setting
     summary = json.loads(stored(layout.PERSONA_TEXTS_SUMMARY).read_text(encoding="utf-8"))
     if "dissimilarity_matrix_valid" in selected:
         matrix = read_dissimilarity_csv(stored(layout.PERSONA_TEXTS_DISSIMILARITY))
-        yield _result("dissimilarity_matrix_valid", ANALYSIS, dissimilarity_problems(matrix), shape=list(matrix.shape))
+        yield check_result("dissimilarity_matrix_valid", ANALYSIS, dissimilarity_problems(matrix), shape=list(matrix.shape))
     if "every_persona_in_one_cluster_or_noise" in selected:
         corpus = load_object(settings, CORPUS, run_id).corpus
         table = pd.read_csv(stored(layout.PERSONA_TEXTS_CLUSTERS), usecols=["persona_index", "cluster_id"])
         noise = int(summary["noise"]["noise"])
         problems = assignment_problems(table, len(corpus.personas), noise)
-        yield _result("every_persona_in_one_cluster_or_noise", ANALYSIS, problems, personas=len(table), noise=noise)
+        yield check_result("every_persona_in_one_cluster_or_noise", ANALYSIS, problems, personas=len(table), noise=noise)
     if "cluster_labels_unique" in selected:
         themes = json.loads(stored(layout.PERSONA_TEXTS_THEMES).read_text(encoding="utf-8"))
-        yield _result("cluster_labels_unique", ANALYSIS, label_problems(themes), clusters=len(themes["clusters"]))
+        yield check_result("cluster_labels_unique", ANALYSIS, label_problems(themes), clusters=len(themes["clusters"]))
     if "map_self_contained" in selected:
         html = stored(layout.PERSONA_TEXTS_MAP).read_text(encoding="utf-8")
-        yield _result("map_self_contained", ANALYSIS, html_problems(html), bytes=len(html.encode("utf-8")))
+        yield check_result("map_self_contained", ANALYSIS, html_problems(html), bytes=len(html.encode("utf-8")))
     if "stable_across_seeds" in selected:
         ari = (summary["quality"].get("stability") or {}).get("ari_mean")
         problems = [f"mean ARI across seeds {ari:.3f}"] if ari is not None and ari < STABILITY_THRESHOLD else []
-        yield _result(
+        yield check_result(
             "stable_across_seeds", ANALYSIS, problems, severity=dg.AssetCheckSeverity.WARN,
             stability_ari_mean=float("nan") if ari is None else float(ari),
         )

@@ -7,9 +7,16 @@ import pandas as pd
 
 from segmentation_pipeline import charts, layout, report
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
-from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.clustering.support import SkippedMethod
-from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
+from segmentation_pipeline.orchestration.conventions import (
+    OWNERS,
+    REFRESH_WHEN_UPSTREAM_CHANGES,
+)
+from segmentation_pipeline.orchestration.resources import (
+    PipelineSettings,
+    record_outputs,
+    record_skipped,
+)
 
 
 def _publish_charts(

@@ -16,6 +16,7 @@ from segmentation_pipeline import report as reporting
 from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.clustering.support import SkippedMethod
 from segmentation_pipeline.comparison import STABILITY_THRESHOLD
+from segmentation_pipeline.orchestration.metadata import check_result
 from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings, load_object
 from segmentation_pipeline.retail import personas, profiles, validation
@@ -36,18 +37,6 @@ CHART_KIND = {
     "method_comparison": "method_comparison",
 }
 
-
-def _result(
-    check: str, asset: str, problems: list[str], severity=dg.AssetCheckSeverity.ERROR, **metadata
-) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=check,
-        asset_key=asset,
-        passed=not problems,
-        severity=severity,
-        description="; ".join(problems[:10]) if problems else "ok",
-        metadata={"problems": dg.MetadataValue.json(problems[:50]), **metadata},
-    )
 
 
 def _selected(context: dg.AssetCheckExecutionContext) -> set[tuple[str, str]]:
@@ -87,7 +76,7 @@ class _Stored:
 @dg.asset_check(asset="raw_transactions", blocking=True, description="Required mapped columns exist and parse.")
 def required_columns_parseable(context: dg.AssetCheckExecutionContext, settings: PipelineSettings) -> dg.AssetCheckResult:
     raw = _Stored(context, settings).monthly("raw_transactions")
-    return _result("required_columns_parseable", "raw_transactions", validation.raw_table_problems(raw), rows=len(raw))
+    return check_result("required_columns_parseable", "raw_transactions", validation.raw_table_problems(raw), rows=len(raw))
 
 
 @dg.multi_asset_check(
@@ -126,15 +115,15 @@ def clean_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
     totals = {f"{name}_rows": sum(c.values()) for name, c in counts.items()}
     if ("cleaned_transactions", "raw_rows_accounted_for") in selected:
         problems = validation.accounting_problems(*counts.values())
-        yield _result("raw_rows_accounted_for", "cleaned_transactions", problems, **totals)
+        yield check_result("raw_rows_accounted_for", "cleaned_transactions", problems, **totals)
     if ("cleaned_transactions", "cleaned_rows_valid") in selected:
         cleaned = stored.monthly("cleaned_transactions")
-        yield _result("cleaned_rows_valid", "cleaned_transactions", validation.cleaned_table_problems(cleaned))
+        yield check_result("cleaned_rows_valid", "cleaned_transactions", validation.cleaned_table_problems(cleaned))
     if ("rejected_transactions", "rejected_share_within_limit") in selected:
         raw_rows = totals["raw_transactions_rows"]
         summary = rejected_reasons_summary(stored.monthly("rejected_transactions"), raw_rows)
         limit = settings.config.transactions.max_rejected_share
-        yield _result(
+        yield check_result(
             "rejected_share_within_limit",
             "rejected_transactions",
             validation.rejected_share_problems(summary, raw_rows, limit),
@@ -160,7 +149,7 @@ def _feature_table_check(table: str) -> dg.AssetChecksDefinition:
     def _check(context: dg.AssetCheckExecutionContext, settings: PipelineSettings) -> dg.AssetCheckResult:
         frame = _Stored(context, settings).table(table)
         problems = validation.feature_table_problems(frame)
-        return _result("one_row_per_customer_no_nulls", table, problems, rows=len(frame))
+        return check_result("one_row_per_customer_no_nulls", table, problems, rows=len(frame))
 
     return _check
 
@@ -213,7 +202,7 @@ def model_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
         }
         for name, problems in found.items():
             if (method, name) in selected:
-                yield _result(name, method, problems)
+                yield check_result(name, method, problems)
         if (method, "stable_under_bootstrap") in selected:
             yield _stability(method, result)
 
@@ -231,7 +220,7 @@ def _skipped(selected: set[tuple[str, str]], asset: str, skipped: SkippedMethod)
 def _stability(method: str, result) -> dg.AssetCheckResult:
     stability = float(result.metrics.get("stability_ari_mean", float("nan")))
     problems = [] if stability >= STABILITY_THRESHOLD else [f"mean bootstrap ARI {stability:.3f}"]
-    return _result(
+    return check_result(
         "stable_under_bootstrap",
         method,
         problems,
@@ -267,12 +256,12 @@ def profile_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSet
             from_json = json.loads(stored.text(layout.cluster_profile(method, "json")))
             from_yaml = yaml.safe_load(stored.text(layout.cluster_profile(method, "yaml")))
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            yield _result(check, asset, [f"profile files unreadable: {exc}"])
+            yield check_result(check, asset, [f"profile files unreadable: {exc}"])
             continue
         problems = profiles.validate_profile(from_json)
         if from_yaml != from_json:
             problems.append("the YAML profile does not load back equal to the JSON profile")
-        yield _result(check, asset, problems)
+        yield check_result(check, asset, problems)
 
 
 @dg.multi_asset_check(
@@ -298,7 +287,7 @@ def persona_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSet
             yield from _skipped({(asset, check)}, asset, built)
             continue
         result = stored.object(method).result
-        yield _result(check, asset, personas.validate_personas(built, result.n_clusters))
+        yield check_result(check, asset, personas.validate_personas(built, result.n_clusters))
 
 
 # --- charts and report -------------------------------------------------------------------------
@@ -324,7 +313,7 @@ def chart_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
         if isinstance(pngs, SkippedMethod):
             yield from _skipped({(asset, check)}, asset, pngs)
             continue
-        yield _result(check, asset, _png_problems(pngs), charts=len(pngs))
+        yield check_result(check, asset, _png_problems(pngs), charts=len(pngs))
 
 
 def _png_problems(pngs: dict[str, bytes]) -> list[str]:
@@ -359,7 +348,7 @@ def shows_every_persona_and_chart(
     problems = [f"persona {name!r} is missing" for name in expected_personas if name not in shown["personas"]]
     problems += [f"chart {name!r} is missing" for name in sorted(expected_charts - set(shown["charts"]))]
     problems += [f"external reference {ref!r}" for ref in shown["external_references"]]
-    return _result(
+    return check_result(
         "shows_every_persona_and_chart",
         "report",
         problems,

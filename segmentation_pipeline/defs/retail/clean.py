@@ -3,11 +3,18 @@
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_CHANGED_MONTHS
+from segmentation_pipeline.orchestration.conventions import (
+    OWNERS,
+    REFRESH_CHANGED_MONTHS,
+)
 from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings, run_date
 from segmentation_pipeline.retail import validation
-from segmentation_pipeline.retail.cleaning import REJECT_REASONS, clean_transactions, rejected_reasons_summary
+from segmentation_pipeline.retail.cleaning import (
+    REJECT_REASONS,
+    clean_transactions,
+    rejected_reasons_summary,
+)
 
 REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.items())
 

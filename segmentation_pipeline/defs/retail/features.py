@@ -3,7 +3,10 @@
 import dagster as dg
 import pandas as pd
 
-from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
+from segmentation_pipeline.orchestration.conventions import (
+    OWNERS,
+    REFRESH_WHEN_UPSTREAM_CHANGES,
+)
 from segmentation_pipeline.retail import features, rfm
 
 KINDS = {"pandas", "parquet"}

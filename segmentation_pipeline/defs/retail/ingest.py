@@ -6,7 +6,12 @@ import pandas as pd
 from segmentation_pipeline.orchestration.conventions import OWNERS
 from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings, run_date
-from segmentation_pipeline.retail.transactions import MONTH_COLUMN, ground_truth, load_raw, log_in_force
+from segmentation_pipeline.retail.transactions import (
+    MONTH_COLUMN,
+    ground_truth,
+    load_raw,
+    log_in_force,
+)
 
 
 @dg.asset(

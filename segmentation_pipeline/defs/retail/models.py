@@ -8,12 +8,19 @@ import pandas as pd
 from segmentation_pipeline import comparison, layout
 from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.clustering.assignments import assignments_table
-from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
-from segmentation_pipeline.orchestration.metadata import numeric_metadata
 from segmentation_pipeline.clustering.base import UnsupportedDataError
 from segmentation_pipeline.clustering.support import SkippedMethod, skip_reason
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
+from segmentation_pipeline.orchestration.conventions import (
+    OWNERS,
+    REFRESH_WHEN_UPSTREAM_CHANGES,
+)
+from segmentation_pipeline.orchestration.metadata import numeric_metadata
+from segmentation_pipeline.orchestration.resources import (
+    PipelineSettings,
+    record_outputs,
+    record_skipped,
+)
 from segmentation_pipeline.storage import atomic_write_text, write_parquet
 
 METHOD_DESCRIPTIONS = {

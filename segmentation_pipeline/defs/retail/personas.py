@@ -8,9 +8,16 @@ import pandas as pd
 from segmentation_pipeline import layout
 from segmentation_pipeline.clustering import METHODS, ClusteringResult
 from segmentation_pipeline.clustering.assignments import assignments_table
-from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.clustering.support import SkippedMethod
-from segmentation_pipeline.orchestration.resources import PipelineSettings, record_outputs, record_skipped
+from segmentation_pipeline.orchestration.conventions import (
+    OWNERS,
+    REFRESH_WHEN_UPSTREAM_CHANGES,
+)
+from segmentation_pipeline.orchestration.resources import (
+    PipelineSettings,
+    record_outputs,
+    record_skipped,
+)
 from segmentation_pipeline.retail import personas
 from segmentation_pipeline.retail.features import CLASS_VALUE_PREFIX
 from segmentation_pipeline.storage import atomic_write_text, write_csv

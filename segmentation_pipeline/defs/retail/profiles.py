@@ -7,9 +7,17 @@ import pandas as pd
 
 from segmentation_pipeline import layout
 from segmentation_pipeline.clustering import METHODS
-from segmentation_pipeline.orchestration.conventions import OWNERS, REFRESH_WHEN_UPSTREAM_CHANGES
 from segmentation_pipeline.clustering.support import SkippedMethod
-from segmentation_pipeline.orchestration.resources import LLMNarrator, PipelineSettings, record_outputs, record_skipped
+from segmentation_pipeline.orchestration.conventions import (
+    OWNERS,
+    REFRESH_WHEN_UPSTREAM_CHANGES,
+)
+from segmentation_pipeline.orchestration.resources import (
+    LLMNarrator,
+    PipelineSettings,
+    record_outputs,
+    record_skipped,
+)
 from segmentation_pipeline.retail import profiles
 from segmentation_pipeline.storage import atomic_write_text
 
