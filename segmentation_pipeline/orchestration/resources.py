@@ -21,7 +21,7 @@ import dagster as dg
 import joblib
 import pandas as pd
 
-from segmentation_pipeline import layout
+from segmentation_pipeline import charts, layout
 from segmentation_pipeline.clustering.support import SkippedMethod
 from segmentation_pipeline.config import ExecutorSettings, PipelineConfig, load_config
 from segmentation_pipeline.errors import ConfigError
@@ -84,6 +84,23 @@ def record_outputs(
     asset = context.asset_key.to_user_string()
     settings.staging(context.run.run_id).record(asset, files, len(table))
     context.add_output_metadata({**table_metadata(table, files, unit), **metadata})
+
+
+def record_charts(
+    context: dg.AssetExecutionContext, settings: PipelineSettings, prefix: str, pngs: dict[str, bytes]
+) -> dict[str, bytes]:
+    """Write every chart at `layout.chart(prefix, name)` into the run's staging, record them, embed every
+    image in the metadata (scaled to the UI); return {"prefix/name": png} for the report and checks."""
+    staging = settings.staging(context.run.run_id)
+    files = [layout.chart(prefix, name) for name in pngs]
+    for relative, png in zip(files, pngs.values()):
+        charts.save_png(png, staging.path(relative))
+    listing = pd.DataFrame(
+        [{"chart": name, "width": charts.png_size(png)[0], "height": charts.png_size(png)[1]} for name, png in pngs.items()]
+    )
+    images = {f"chart/{name}": dg.MetadataValue.md(charts.markdown_image(png)) for name, png in pngs.items()}
+    record_outputs(context, settings, files, listing, unit="charts", **images)
+    return {f"{prefix}/{name}": png for name, png in pngs.items()}
 
 
 def record_skipped(context: dg.AssetExecutionContext, settings: PipelineSettings, skipped: SkippedMethod) -> SkippedMethod:

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.metrics import adjusted_rand_score
 
-from segmentation_pipeline import charts, layout
+from segmentation_pipeline import layout
 from segmentation_pipeline.leads.charts import leads_dashboard, leads_pca
 from segmentation_pipeline.leads.cleaning import CleanedLeads, clean_leads
 from segmentation_pipeline.leads.conversion import conversion_by_cluster
@@ -31,6 +31,7 @@ from segmentation_pipeline.orchestration.metadata import (
 )
 from segmentation_pipeline.orchestration.resources import (
     PipelineSettings,
+    record_charts,
     record_outputs,
 )
 from segmentation_pipeline.storage import (
@@ -295,16 +296,7 @@ def lead_charts(
         "dashboard": leads_dashboard(personas),
         "pca": leads_pca(segmentation.encoded, segmentation.labels, personas),
     }
-    staging = settings.staging(context.run.run_id)
-    files = [layout.chart(layout.LEADS_CHART_PREFIX, name) for name in pngs]
-    for relative, png in zip(files, pngs.values()):
-        charts.save_png(png, staging.path(relative))
-    listing = pd.DataFrame(
-        [{"chart": name, "width": charts.png_size(png)[0], "height": charts.png_size(png)[1]} for name, png in pngs.items()]
-    )
-    images = {f"chart/{name}": dg.MetadataValue.md(charts.markdown_image(png)) for name, png in pngs.items()}
-    record_outputs(context, settings, files, listing, unit="charts", **images)
-    return {f"{layout.LEADS_CHART_PREFIX}/{name}": png for name, png in pngs.items()}
+    return record_charts(context, settings, layout.LEADS_CHART_PREFIX, pngs)
 
 
 # --- helpers -------------------------------------------------------------------------------------

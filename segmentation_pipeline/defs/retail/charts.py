@@ -14,25 +14,10 @@ from segmentation_pipeline.orchestration.conventions import (
 )
 from segmentation_pipeline.orchestration.resources import (
     PipelineSettings,
+    record_charts,
     record_outputs,
     record_skipped,
 )
-
-
-def _publish_charts(
-    context: dg.AssetExecutionContext, settings: PipelineSettings, prefix: str, pngs: dict[str, bytes]
-) -> dict[str, bytes]:
-    """Write every chart (layout.chart), embed every image in the metadata; return {"prefix/name": png}."""
-    staging = settings.staging(context.run.run_id)
-    files = [layout.chart(prefix, name) for name in pngs]
-    for relative, png in zip(files, pngs.values()):
-        charts.save_png(png, staging.path(relative))
-    listing = pd.DataFrame(
-        [{"chart": name, "width": charts.png_size(png)[0], "height": charts.png_size(png)[1]} for name, png in pngs.items()]
-    )
-    images = {f"chart/{name}": dg.MetadataValue.md(charts.markdown_image(png)) for name, png in pngs.items()}
-    record_outputs(context, settings, files, listing, unit="charts", **images)
-    return {f"{prefix}/{name}": png for name, png in pngs.items()}
 
 
 def _method_charts(result: ClusteringResult, features: pd.DataFrame, personas: dict) -> dict[str, bytes]:
@@ -70,7 +55,7 @@ def _charts_asset(method: str) -> dg.AssetsDefinition:
     ):  # {name: PNG bytes}, or SkippedMethod
         if isinstance(fitted, SkippedMethod):
             return record_skipped(context, settings, fitted)
-        return _publish_charts(context, settings, method, _method_charts(fitted.result, customer_features_enriched, personas))
+        return record_charts(context, settings, method, _method_charts(fitted.result, customer_features_enriched, personas))
 
     return _charts
 
@@ -104,7 +89,7 @@ def pipeline_charts(
         "selection_curves": charts.selection_curves(fitted),
         "method_comparison": charts.method_comparison_chart(method_comparison, method_comparison["recommended_run"]),
     }
-    return _publish_charts(context, settings, "pipeline", pngs)
+    return record_charts(context, settings, "pipeline", pngs)
 
 
 @dg.asset(
