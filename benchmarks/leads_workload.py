@@ -76,7 +76,7 @@ def measure_once(path: Path) -> dict:
     }
 
 
-def measure_leads(sizes=SIZES, runs: int = 3, cache_dir: Path = DEFAULT_CACHE_DIR) -> dict:
+def measure_leads(sizes=SIZES, runs: int = 3, cache_dir: Path = DEFAULT_CACHE_DIR, timeout: float | None = None) -> dict:
     """Median seconds and peak RSS of the whole leads core per size, each run in a fresh process."""
     results = {"machine": measure.machine_info(), "runs": runs, "target": TARGET, "sizes": {}}
     for n in sizes:
@@ -86,7 +86,8 @@ def measure_leads(sizes=SIZES, runs: int = 3, cache_dir: Path = DEFAULT_CACHE_DI
             with tempfile.TemporaryDirectory() as folder:
                 result_path = Path(folder) / "run.json"
                 child = measure.run_child(
-                    [sys.executable, "-m", "benchmarks.leads_workload", "--measure", str(path), "--result", str(result_path)]
+                    [sys.executable, "-m", "benchmarks.leads_workload", "--measure", str(path), "--result", str(result_path)],
+                    timeout=timeout,
                 )
                 if child.returncode != 0:
                     raise RuntimeError(f"leads benchmark at {human_count(n)} failed:\n{child.stderr[-2000:]}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from benchmarks.domains import markdown_domains
+
 TITLES = {
     "lifetimes": "lifetimes `summary_data_from_transaction_data`",
     "pandas_groupby": "pandas groupby + `qcut` scores",
@@ -19,11 +21,25 @@ def performance_section(results: dict) -> str:
         parts += ["", _stages(results["stages"], results["sizes"])]
     if results.get("rfm"):
         parts += ["", _rfm(results["rfm"], results["sizes"])]
+    if results.get("domains"):
+        parts += ["", markdown_domains(results["domains"])]
     if results.get("targets"):
         parts += ["", _targets(results["targets"])]
-    command = re.sub(r" --(output|cache-dir) \S+", "", results["command"])
-    parts += ["", f"Reproduce with `pip install -e '.[bench]'` then `{command}`."]
+    earlier_runs = results.get("merged_from", [])
+    for earlier in earlier_runs:
+        parts += ["", (
+            f"{', '.join(earlier['parts'])} measured earlier: {str(earlier.get('created'))[:10]} at commit "
+            f"`{earlier.get('git_commit')}` by `{_command(earlier.get('command') or '')}`, load average "
+            f"{earlier.get('load_average')} at its start and end."
+        )]
+    commands = [_command(e["command"]) for e in reversed(earlier_runs) if e.get("command")] + [_command(results["command"])]
+    parts += ["", "Reproduce with `pip install -e '.[bench]'` then " + " and ".join(f"`{c}`" for c in commands) + "."]
     return "\n".join(parts) + "\n"
+
+
+def _command(command: str) -> str:
+    """The command line without the options that only name local files or merge them."""
+    return re.sub(r" --(output|cache-dir) \S+| --merge\b", "", command)
 
 
 def _machine(results: dict) -> str:
@@ -82,6 +98,14 @@ def _stages(by_size: dict, sizes: dict) -> str:
     for name in names:
         cells = " | ".join(_seconds_and_memory(by_size[label].get(name)) for label in labels)
         lines.append(f"| {name} | {cells} |")
+    feature_sets = next((entry["feature_sets"] for label in labels for entry in by_size[label].values()
+                         if entry.get("feature_sets")), None)
+    if feature_sets:
+        lines += ["", (
+            "A `cluster:` stage is `comparison.method_runs`, as the pipeline's model asset runs it: the "
+            f"method fitted on every configured feature set ({', '.join(feature_sets)}), each with its k "
+            "selection and bootstraps, and its preferred run chosen."
+        )]
     return "\n".join(lines)
 
 
@@ -103,5 +127,8 @@ def _rfm(comparison: dict, sizes: dict) -> str:
 def _targets(checks: list[dict]) -> str:
     lines = ["| target | limit | measured | |", "|---|---:|---:|---|"]
     for check in checks:
-        lines.append(f"| {check['target']} | {check['limit']} | {check['value']} | {'met' if check['met'] else 'missed'} |")
+        if check.get("failed"):
+            lines.append(f"| {check['target']} | {check['limit']} | no measurement | failed |")
+            continue
+        lines.append(f"| {check['target']} | {check['limit']} | {check['value']} | {'met' if check['met'] else 'not met'} |")
     return "\n".join(lines)

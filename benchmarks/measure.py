@@ -7,10 +7,12 @@ import importlib.metadata
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,29 +73,51 @@ class ChildRun:
     stderr: str
 
 
-def run_child(command: list[str], env: dict | None = None, cwd: Path = REPO_ROOT) -> ChildRun:
-    """Run a command to completion; its wall time and peak RSS come from wait4, so nothing else pollutes them."""
+def run_child(command: list[str], env: dict | None = None, cwd: Path = REPO_ROOT, timeout: float | None = None) -> ChildRun:
+    """Run a command to completion; its wall time and peak RSS come from wait4, so nothing else pollutes them.
+
+    With `timeout` (seconds) a child still running then is killed: its return code is then -9 and its
+    stderr ends with a line saying so.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd)
+        # with a time limit the child leads its own process group, so the limit also ends what it started
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=bool(timeout))
+        timer = threading.Timer(timeout, _kill_group, (process.pid,)) if timeout else None
+        if timer:
+            timer.daemon = True
+            timer.start()
         try:
             _, status, usage = os.wait4(process.pid, 0)
         except BaseException:
             process.kill()
             process.wait()
             raise
+        finally:
+            if timer:
+                timer.cancel()
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         maxrss = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+        stderr = err.read().decode(errors="replace")
+        if timeout and seconds >= timeout and process.returncode < 0:
+            stderr += f"\nkilled after the {timeout:g} s time limit\n"
         return ChildRun(
             returncode=process.returncode,
             seconds=round(seconds, 3),
             peak_rss_mb=round(maxrss, 1),
             stdout=out.read().decode(errors="replace"),
-            stderr=err.read().decode(errors="replace"),
+            stderr=stderr,
         )
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def medians(samples: list[dict], keys: tuple[str, ...]) -> dict:

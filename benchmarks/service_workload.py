@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segmentation_pipeline.paths import PROJECT_ROOT
+from benchmarks.measure import REPO_ROOT
 
 MANUAL_BODY = json.dumps({"recency": 30, "frequency": 5, "monetary": 1500.0}).encode()
 GOALS = {"manual_50_paced_p99_ms": 10.0, "manual_50_requests_per_second": 1000.0, "batch_median_ms": 200.0}
@@ -57,7 +57,7 @@ def measure_service(
     server = subprocess.Popen(
         [sys.executable, "-c", "import sys; from segmentation_pipeline.service import serve; "
          "serve(sys.argv[1], port=int(sys.argv[2]))", str(output_dir), str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
         return asyncio.run(_measure(port, requests, concurrency, rate, batch_rows, batch_calls, phase_seconds, server))
@@ -82,6 +82,7 @@ async def _measure(port, requests, concurrency, rate, batch_rows, batch_calls, p
         answered = results[name].get("requests") or results[name]["calls"]
         results[name]["server_cpu_ms_per_request"] = round((_cpu_seconds(server.pid) - cpu_before) * 1000 / answered, 3)
     results["goals"] = {
+        # the goals are about 50 clients and 1,000 requests/s; with other settings these are only indicative
         "manual_50_paced_p99_ms": (results[f"manual_{concurrency}_paced"]["p99_ms"], "<=", GOALS["manual_50_paced_p99_ms"]),
         "manual_50_requests_per_second": (results[f"manual_{concurrency}"]["requests_per_second"], ">=",
                                           GOALS["manual_50_requests_per_second"]),
@@ -229,22 +230,45 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+METHODS = ("kmeans", "gmm", "fuzzy_cmeans", "autoencoder_kmeans", "hdbscan")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", type=Path, help="a pipeline output folder with a published set; "
-                        "default: a set published from the synthetic generator (2,000 customers, five methods)")
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rate", type=float, default=1000.0)
+                        "default: a set published from the synthetic generator (--customers, --methods)")
+    parser.add_argument("--customers", type=int, default=2000, help="customers of the generated set (default 2000)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="methods of the generated set (default all five)")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per /segment/manual phase (default 3000)")
+    parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients (default 50)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="requests/s offered in the paced phase (default 1000)")
+    parser.add_argument("--batch-rows", type=int, default=10_000, help="rows per /segment/batch call (default 10000)")
+    parser.add_argument("--batch-calls", type=int, default=7, help="timed /segment/batch calls (default 7)")
+    parser.add_argument("--phase-seconds", type=float, default=20.0,
+                        help="time limit of each /segment/manual phase; the batch phase gets 3x (default 20)")
+    parser.add_argument("--json", type=Path, help="write the results here instead of printing them")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         output_dir = args.output_dir
+        published_seconds = None
         if output_dir is None:
             from segmentation_pipeline_tests.service_support import publish_retail_set
 
             output_dir = Path(scratch)
-            publish_retail_set(output_dir, "benchmark", methods=("kmeans", "gmm", "fuzzy_cmeans",
-                                                                 "autoencoder_kmeans", "hdbscan"), customers=2000)
-        print(json.dumps(measure_service(output_dir, requests=args.requests, rate=args.rate), indent=2))
+            started = time.perf_counter()
+            publish_retail_set(output_dir, "benchmark", methods=tuple(args.methods.split(",")), customers=args.customers)
+            published_seconds = round(time.perf_counter() - started, 2)
+        results = measure_service(output_dir, requests=args.requests, concurrency=args.concurrency, rate=args.rate,
+                                  batch_rows=args.batch_rows, batch_calls=args.batch_calls, phase_seconds=args.phase_seconds)
+    results["published_set"] = {"output_dir": str(args.output_dir) if args.output_dir else None,
+                                "customers": None if args.output_dir else args.customers,
+                                "methods": None if args.output_dir else args.methods.split(","),
+                                "publish_seconds": published_seconds}
+    text = json.dumps(results, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n")
+    else:
+        print(text)
     return 0
 
 

@@ -1,7 +1,8 @@
 """What each benchmark stage runs, what it reads, and the worker process that measures one stage.
 
 Every stage is a plain call into the project's Dagster-free core, the same call the pipeline's asset
-makes. The worker (`python -m benchmarks.stages measure <stage> ...`) loads the stage's cached inputs,
+makes: a clustering stage (`cluster:<method>`) is `comparison.method_runs`, the method fitted on every
+configured feature set and its preferred run chosen, and the stages after it take those runs. The worker (`python -m benchmarks.stages measure <stage> ...`) loads the stage's cached inputs,
 resets the process's peak-RSS mark, then times the call alone, so each measurement is one stage on a
 fresh interpreter and its peak RSS is not inflated by the stages before it. Modules only some stages
 use (clustering, charts, report) are imported inside those stages, so a worker loads what its stage needs.
@@ -60,29 +61,47 @@ def ingest_to_features(transactions_path: Path, customers: pd.DataFrame) -> pd.D
 
 
 def cluster(method: str) -> Callable[[pd.DataFrame], object]:
-    """One method with its k selection, final fit and bootstraps, on the basic features, with the
-    clustering settings of the shipped config: what the pipeline's model asset runs."""
+    """One method on every configured feature set (each with its k selection, final fit and
+    bootstraps) and the choice of its preferred run, on the basic features with the clustering
+    settings of the shipped config: `comparison.method_runs`, what the pipeline's model asset runs."""
 
     def run(basic: pd.DataFrame):
-        from segmentation_pipeline.clustering import run_method
+        from segmentation_pipeline import comparison
 
-        return run_method(method, basic, load_config(DEFAULT_CONFIG_PATH).clustering_settings())
+        return comparison.method_runs(method, basic, load_config(DEFAULT_CONFIG_PATH).clustering_settings())
 
     return run
 
 
 def cluster_all(basic: pd.DataFrame) -> dict:
-    return {method: cluster(method)(basic) for method in METHOD_NAMES}
+    """method -> MethodRuns for every method the pipeline would fit on this table; a method it would
+    skip (not enabled, too few customers, no structure found) is left out, as the pipeline does."""
+    from segmentation_pipeline.clustering.base import UnsupportedDataError
+    from segmentation_pipeline.clustering.support import skip_reason
+
+    config = load_config(DEFAULT_CONFIG_PATH)
+    settings, enabled = config.clustering_settings(), config.clustering.enabled_methods()
+    fitted = {}
+    for method in METHOD_NAMES:
+        if skip_reason(method, enabled, len(basic), settings):
+            continue
+        try:
+            fitted[method] = cluster(method)(basic)
+        except UnsupportedDataError:
+            continue
+    return fitted
 
 
-def compare(results: dict, customers: pd.DataFrame):
+def compare(fitted: dict, customers: pd.DataFrame) -> dict:
+    """Every feature-set run of every method side by side, as the `method_comparison` asset returns it."""
     from segmentation_pipeline import comparison
 
     truth = customers.set_index(customers["customer_id"].astype(str))["persona"]
-    return comparison.compare_methods(list(results.values()), truth=truth)
+    runs = [run for method_runs in fitted.values() for run in method_runs.runs.values()]
+    return comparison.comparison_to_dict(comparison.compare_methods(runs, truth=truth))
 
 
-def write_profiles(results: dict, basic: pd.DataFrame, personas_by_method: dict) -> list[Path]:
+def write_profiles(fitted: dict, basic: pd.DataFrame, personas_by_method: dict) -> list[Path]:
     """Each method's profile (with its personas' numbers, as the pipeline's profile asset builds it),
     rendered as JSON, YAML and the LLM prompt and written to the paths the output layout gives."""
     from segmentation_pipeline import layout
@@ -91,8 +110,8 @@ def write_profiles(results: dict, basic: pd.DataFrame, personas_by_method: dict)
 
     written = []
     with tempfile.TemporaryDirectory() as directory:
-        for method, result in results.items():
-            profile = profiles.build_profile(result, basic, personas=personas_by_method[method])
+        for method, method_runs in fitted.items():
+            profile = profiles.build_profile(method_runs.result, basic, personas=personas_by_method[method])
             documents = profiles.profile_documents(profile)
             for relative, kind in ((layout.cluster_profile(method, "json"), "json"),
                                    (layout.cluster_profile(method, "yaml"), "yaml"), (layout.llm_prompt(method), "prompt")):
@@ -100,38 +119,40 @@ def write_profiles(results: dict, basic: pd.DataFrame, personas_by_method: dict)
     return written
 
 
-def personas_for(results: dict, enriched: pd.DataFrame) -> dict[str, dict]:
+def personas_for(fitted: dict, enriched: pd.DataFrame) -> dict[str, dict]:
+    """Each method's personas from its preferred run, as the `<method>_personas` assets build them."""
     from segmentation_pipeline.retail import personas
 
-    return {method: personas.build_personas(result, enriched) for method, result in results.items()}
+    return {method: personas.build_personas(runs.result, enriched) for method, runs in fitted.items()}
 
 
 def draw_charts(
-    rfm_table: pd.DataFrame, enriched: pd.DataFrame, results: dict, compared, personas_by_method: dict
+    rfm_table: pd.DataFrame, enriched: pd.DataFrame, fitted: dict, compared: dict, personas_by_method: dict
 ) -> dict[str, bytes]:
-    """Every chart the report embeds: pipeline-level ones, then scatter, dashboard and memberships per method."""
+    """Every chart the report embeds: pipeline-level ones, then scatter, dashboard and memberships per
+    method (its preferred run), drawn as the chart assets draw them."""
     from segmentation_pipeline import charts as chart_module
 
+    preferred = {method: runs.result for method, runs in fitted.items()}
     charts = {
         "pipeline/rfm_distributions": chart_module.rfm_distributions(rfm_table),
         "pipeline/segment_sizes": chart_module.segment_sizes(rfm_table),
-        "pipeline/selection_curves": chart_module.selection_curves(results),
-        "pipeline/method_comparison": chart_module.method_comparison_chart(compared.table, compared.recommended),
+        "pipeline/selection_curves": chart_module.selection_curves(preferred),
+        "pipeline/method_comparison": chart_module.method_comparison_chart(compared, compared["recommended_run"]),
     }
-    for method, result in results.items():
-        charts[f"{method}/scatter"] = chart_module.cluster_scatter(result)
-        charts[f"{method}/dashboard"] = chart_module.cluster_dashboard(result, enriched, personas_by_method[method])
+    for method, result in preferred.items():
+        personas = personas_by_method[method]
+        charts[f"{method}/scatter"] = chart_module.cluster_scatter(result, personas)
+        charts[f"{method}/dashboard"] = chart_module.cluster_dashboard(result, enriched, personas)
         if result.memberships is not None:
-            charts[f"{method}/memberships"] = chart_module.membership_histogram(result)
+            charts[f"{method}/membership_histogram"] = chart_module.membership_histogram(result)
     return charts
 
 
-def write_report(compared, personas_by_method: dict, charts: dict[str, bytes]) -> int:
-    from segmentation_pipeline import comparison, report
+def write_report(compared: dict, personas_by_method: dict, charts: dict[str, bytes]) -> int:
+    from segmentation_pipeline import report
 
-    document = report.build_report(
-        comparison.comparison_to_dict(compared), personas_by_method, charts, REPORT_LINKS, compared.recommended
-    )
+    document = report.build_report(compared, personas_by_method, charts, REPORT_LINKS, compared["recommended"])
     with tempfile.TemporaryDirectory() as directory:
         report.write_report(document, Path(directory) / "report.html")
     return len(document)
@@ -190,10 +211,10 @@ STAGES: dict[str, Stage] = {
     "enriched_features": Stage(features.enriched_features, ("cleaned", "basic", "customers")),
     "ingest_to_features": Stage(ingest_to_features, ("transactions", "customers")),
     **{f"cluster:{method}": Stage(cluster(method), ("basic",)) for method in METHOD_NAMES},
-    "comparison": Stage(compare, ("results", "customers")),
-    "profiles": Stage(write_profiles, ("results", "basic", "personas")),
-    "personas": Stage(personas_for, ("results", "enriched")),
-    "charts": Stage(draw_charts, ("rfm", "enriched", "results", "comparison", "personas")),
+    "comparison": Stage(compare, ("fitted", "customers")),
+    "profiles": Stage(write_profiles, ("fitted", "basic", "personas")),
+    "personas": Stage(personas_for, ("fitted", "enriched")),
+    "charts": Stage(draw_charts, ("rfm", "enriched", "fitted", "comparison", "personas")),
     "report": Stage(write_report, ("comparison", "personas", "charts")),
     "rfm_lifetimes": Stage(rfm_with_lifetimes, ("cleaned",)),
     "rfm_pandas": Stage(rfm_with_pandas, ("cleaned",)),
@@ -209,10 +230,10 @@ INPUT_RECIPES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "rfm": (rfm.compute_rfm, ("cleaned",)),
     "basic": (features.basic_features, ("cleaned", "rfm")),
     "enriched": (features.enriched_features, ("cleaned", "basic", "customers")),
-    "results": (cluster_all, ("basic",)),
-    "comparison": (compare, ("results", "customers")),
-    "personas": (personas_for, ("results", "enriched")),
-    "charts": (draw_charts, ("rfm", "enriched", "results", "comparison", "personas")),
+    "fitted": (cluster_all, ("basic",)),  # method -> MethodRuns (every feature set)
+    "comparison": (compare, ("fitted", "customers")),
+    "personas": (personas_for, ("fitted", "enriched")),
+    "charts": (draw_charts, ("rfm", "enriched", "fitted", "comparison", "personas")),
 }
 TABLE_INPUTS = frozenset({"raw", "cleaned", "rfm", "basic", "enriched"})
 
@@ -234,6 +255,10 @@ def measure_stage(name: str, workload, profile_to: Path | None = None) -> dict:
         profile_to.parent.mkdir(parents=True, exist_ok=True)
         profile_to.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
     sample = {"seconds": round(seconds, 4), "peak_rss_mb": measure.peak_rss_mb(), "inputs_rss_mb": loaded_mb}
+    if hasattr(output, "runs") and hasattr(output, "preferred"):  # a clustering stage: MethodRuns
+        sample["feature_sets"] = list(output.runs)
+        sample["preferred_feature_set"] = output.preferred
+        sample["feature_sets_not_run"] = dict(output.unavailable)
     del output
     return sample
 

@@ -90,7 +90,7 @@ class SizeSpec:
 
 
 def code_digest() -> str:
-    """Digest of the core modules and config files: stage inputs computed by other code are stale.
+    """Digest of the core modules, config files and stage recipes: inputs computed by other code are stale.
 
     The Dagster wiring and the CLI do not shape any stage input, so edits there keep the cache.
     """
@@ -100,6 +100,7 @@ def code_digest() -> str:
     for path in core + sorted(PACKAGE_DIR.rglob("*.yml")):
         digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
         digest.update(path.read_bytes())
+    digest.update(Path(stages.__file__).read_bytes())  # the recipes that compute the inputs
     return digest.hexdigest()[:12]
 
 
