@@ -10,9 +10,12 @@ UI shows the history of CLI runs. `--config` is a path relative to the current d
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from segmentation_pipeline import layout
@@ -175,12 +178,44 @@ def _run(args: argparse.Namespace) -> int:
     print(f"config: {config_path}\ninstance: {instance_home()}")
     backfill = args.command == "backfill"
     months = (args.first, args.last) if backfill else (None, None)
-    outcome = run_graph(config_path, months, trigger=f"cli {args.command}")
+    with _warnings_on_stdout():
+        outcome = run_graph(config_path, months, trigger=f"cli {args.command}")
     code = _report(outcome, f"backfill {months[0] or ''}..{months[1] or ''}" if backfill else "run")
     current = _output_folder(config).current()
     published = f" (published set {current.set_id})" if current else ""
     print(f"outputs: {config.output_path()}{published}")
     return code
+
+
+class _OnceOnStdout(logging.Handler):
+    """`warning: <message>` on stdout, each message once (a file is read while the run is prepared
+    and again by its ingest step)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.seen:
+            self.seen.add(message)
+            print(f"{record.levelname.lower()}: {message}")
+
+
+@contextmanager
+def _warnings_on_stdout() -> Iterator[None]:
+    """While a run is prepared and executed, the project's own logged warnings (a file read with a
+    fallback encoding) go to stdout with the run's other warnings: the first line on stderr is the
+    error, if there is one."""
+    logger = logging.getLogger("segmentation_pipeline")
+    handler, propagate = _OnceOnStdout(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _check(args: argparse.Namespace) -> int:

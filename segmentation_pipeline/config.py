@@ -361,6 +361,9 @@ def _check_month(value: str) -> str:
     return value
 
 
+MAX_ECHOED_INPUT = 80
+
+
 def _describe(error: dict, model: type[BaseModel]) -> str:
     """One readable line per problem, naming the dotted key."""
     location = ".".join(str(part) for part in error["loc"]) or "(top level)"
@@ -368,7 +371,9 @@ def _describe(error: dict, model: type[BaseModel]) -> str:
         allowed = _allowed_keys(model, error["loc"][:-1])
         return f"{location}: unknown key (allowed: {', '.join(allowed)})"
     message = error["msg"].removeprefix("Value error, ")
-    return f"{location}: {message} (got {error.get('input')!r})"
+    given = repr(error.get("input"))
+    # A whole section as the input says nothing the key does not: only short values are echoed.
+    return f"{location}: {message}" + (f" (got {given})" if len(given) <= MAX_ECHOED_INPUT else "")
 
 
 def _allowed_keys(model: type[BaseModel], parents: tuple) -> list[str]:
@@ -392,8 +397,11 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "\n  ".join(_describe(error, PipelineConfig) for error in exc.errors())
-        raise ConfigError(f"{source}: invalid configuration\n  {problems}") from None
+        problems = [_describe(error, PipelineConfig) for error in exc.errors()]
+        if len(problems) == 1:  # the usual case: one line naming the file and the key
+            raise ConfigError(f"{source}: {problems[0]}") from None
+        listed = "\n  ".join(problems)
+        raise ConfigError(f"{source}: invalid configuration ({len(problems)} problems)\n  {listed}") from None
     config._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
     return config
 

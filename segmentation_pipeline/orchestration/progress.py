@@ -25,10 +25,19 @@ class RunOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-def user_error_message(error) -> str:
-    """The innermost cause of a step failure: the user's error, not Dagster's wrapper."""
+# A step whose blocking checks failed fails with this; the failed checks have their own lines.
+CHECKS_FAILED_ERROR = "DagsterAssetCheckFailedError"
+
+
+def _innermost(error):
     while getattr(error, "cause", None) is not None:
         error = error.cause
+    return error
+
+
+def user_error_message(error) -> str:
+    """The innermost cause of a step failure: the user's error, not Dagster's wrapper."""
+    error = _innermost(error)
     message = error.message.strip()
     cls_name = getattr(error, "cls_name", None)
     return re.sub(rf"^[\w.]*{re.escape(cls_name)}: ", "", message) if cls_name else message
@@ -74,6 +83,8 @@ class Progress:
                 self.outcome.warnings.append(text)
             self.emit(f"  ! {text}")
         elif kind == "STEP_FAILURE":
+            if getattr(_innermost(event.event_specific_data.error), "cls_name", None) == CHECKS_FAILED_ERROR:
+                return  # reported as the failed checks, once each
             message = user_error_message(event.event_specific_data.error)
             self.outcome.errors.append(f"{step} failed: {message}")
             self.emit(f"  x {step} failed: {message}")

@@ -101,24 +101,28 @@ def _execute(
     writable_folder(config.output_path(), "output_dir")
     home = Path(instance.root_directory) if instance else instance_home()
     writable_folder(home, "DAGSTER_HOME")
-    ensure_instance_home(home)
-    with ExitStack() as stack:
-        # Locked before the instance opens: two processes creating a new instance's SQLite tables at
-        # the same moment would both stamp its schema version and leave it unreadable.
-        for folder in dict.fromkeys([config.output_path(), home]):
-            stack.enter_context(folder_lock(folder, f"run {outcome.run_id}", emit))
-        instance = instance or stack.enter_context(dg.DagsterInstance.from_config(str(home)))
-        fail_abandoned_runs(instance, emit)
-        OutputFolder(config.output_path(), config.publication.keep_sets).clean(live_run_ids(instance))
-        tags = {**tags_for(config, instance), **cli_run_tags()}
-        started = time.perf_counter()
-        try:
+    try:
+        ensure_instance_home(home)
+        with ExitStack() as stack:
+            # Locked before the instance opens: two processes creating a new instance's SQLite tables at
+            # the same moment would both stamp its schema version and leave it unreadable.
+            for folder in dict.fromkeys([config.output_path(), home]):
+                stack.enter_context(folder_lock(folder, f"run {outcome.run_id}", emit))
+            instance = instance or stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+            fail_abandoned_runs(instance, emit)
+            OutputFolder(config.output_path(), config.publication.keep_sets).clean(live_run_ids(instance))
+            tags = {**tags_for(config, instance), **cli_run_tags()}
+            started = time.perf_counter()
             result = _launch(config, config_path, job_name, instance, outcome, tags, emit)
-        except Exception as exc:
-            if _disk_full(exc):  # the run's history could not be written: say where, not a traceback
-                raise StorageError(errno.ENOSPC, f"{home}: the Dagster instance cannot record the run: disk full") from None
-            raise
-        outcome.seconds = time.perf_counter() - started
+            outcome.seconds = time.perf_counter() - started
+    except StorageError:
+        raise  # already names the path it could not write
+    except Exception as exc:
+        # The instance could not be created, register the months or record the run: say where, not a
+        # traceback (a new instance's tables, its dagster.yaml, and every run write to it).
+        if _disk_full(exc):
+            raise StorageError(errno.ENOSPC, f"{home}: the Dagster instance cannot record the run: disk full") from None
+        raise
     outcome.success = result.success and not outcome.failed_checks and not outcome.errors
     return outcome
 

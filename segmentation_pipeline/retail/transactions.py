@@ -143,6 +143,7 @@ def _file_months(settings: TransactionsSettings, path: Path, cache_dir: Path, as
         include={"columns", "read_options", "timestamp_format", "encoding", "earliest_timestamp"}
     )
     reading["as_of"] = str(pd.Timestamp(as_of).date())
+    reading["reader"] = Path(path).suffix.lower()  # the same bytes named .xlsx are not the .csv they were
     digest.update(json.dumps(reading, sort_keys=True, default=str).encode())
     cached = Path(cache_dir) / f"months_{digest.hexdigest()[:16]}.json"
     if cached.exists():
