@@ -141,9 +141,3 @@ def test_executor_defaults_to_in_process_and_multiprocess_is_one_setting(tmp_pat
     while not isinstance(error, ConfigError) and error.__cause__ is not None:
         error = error.__cause__
     assert isinstance(error, ConfigError) and "max_concurent" in str(error)
-
-
-def test_celery_worker_settings_match_the_executor_example():
-    executor = yaml.safe_load((DEPLOY / "executor-celery.yml").read_text())["executor"]["config"]
-    worker = yaml.safe_load((DEPLOY / "celery-worker.yaml").read_text())["execution"]["config"]
-    assert worker == executor
