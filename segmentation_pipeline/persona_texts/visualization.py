@@ -12,12 +12,15 @@ the same inputs and seed give byte-identical HTML.
 from __future__ import annotations
 
 import html
+import io
 import json
 import textwrap
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 from plotly.colors import qualitative
 from plotly.offline import get_plotlyjs
 from sklearn.decomposition import PCA
@@ -165,3 +168,53 @@ def cluster_map_html(
         f"<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head>\n<body>\n"
         f"<h1>{html.escape(title)}</h1>\n<ul>{facts}</ul>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
     )
+
+
+# --- static previews (PNG) for the Dagster UI --------------------------------------------------
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def map_preview_png(table: pd.DataFrame, coordinates: np.ndarray, projection: str) -> bytes:
+    """A static preview of `clusters.html` for the Dagster UI: the 2-D map coloured by cluster (noise grey)."""
+    figure = Figure(figsize=(10, 7))
+    axes = figure.add_subplot()
+    palette = colormaps["tab20"].colors
+    for cluster_id, rows in table.groupby("cluster_id", sort=True).groups.items():
+        points = coordinates[np.asarray(rows)]
+        label = table.loc[rows[0], "cluster_label"]
+        colour = "#9e9e9e" if cluster_id < 0 else palette[int(cluster_id) % len(palette)]
+        axes.scatter(points[:, 0], points[:, 1], s=14, color=colour, label=label if label != NOISE_LABEL else "noise")
+    n_clusters = int((table["cluster_id"].unique() >= 0).sum())
+    axes.set_title(f"Persona map ({projection}), {n_clusters} clusters")
+    axes.set_xlabel("component 1")
+    axes.set_ylabel("component 2")
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def tuning_preview_png(selection_curve: dict | None, k_distance: dict | None) -> bytes | None:
+    """The silhouette per k with the chosen k (k-means), or the k-distance curve with eps (DBSCAN)."""
+    if not selection_curve and not k_distance:
+        return None
+    figure = Figure(figsize=(8, 4.5))
+    axes = figure.add_subplot()
+    if selection_curve:
+        axes.plot(selection_curve["k"], selection_curve["score"], marker="o")
+        axes.axvline(selection_curve["chosen_k"], linestyle="--", color="grey")
+        axes.set_title(f"k-means: silhouette per k (chosen k = {selection_curve['chosen_k']})")
+        axes.set_xlabel("k")
+        axes.set_ylabel("silhouette")
+    else:
+        axes.plot(k_distance["rank"], k_distance["distance"])
+        axes.axhline(k_distance["eps"], linestyle="--", color="grey")
+        axes.set_title(f"DBSCAN: distance to the {k_distance['min_samples']}-th neighbour (eps = {k_distance['eps']:.4f})")
+        axes.set_xlabel("personas (most isolated first)")
+        axes.set_ylabel("distance")
+    figure.tight_layout()
+    return _png(figure)

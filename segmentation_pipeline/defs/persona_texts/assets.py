@@ -1,15 +1,11 @@
 """Persona-texts assets: the corpus, then the whole analysis in one step (its parts share the
 embedding and the clustering, and together take about a second on the default corpus)."""
 
-import io
 import json
 import os
 
 import dagster as dg
-import numpy as np
 import pandas as pd
-from matplotlib import colormaps
-from matplotlib.figure import Figure
 
 from segmentation_pipeline import charts, layout
 from segmentation_pipeline.clustering import METHODS
@@ -31,7 +27,11 @@ from segmentation_pipeline.persona_texts.analysis import (
     write_outputs,
 )
 from segmentation_pipeline.persona_texts.outputs import csv_bytes
-from segmentation_pipeline.persona_texts.themes import NOISE_LABEL, narrative_asker
+from segmentation_pipeline.persona_texts.themes import narrative_asker
+from segmentation_pipeline.persona_texts.visualization import (
+    map_preview_png,
+    tuning_preview_png,
+)
 from segmentation_pipeline.storage import atomic_write_bytes
 
 GROUP = "persona_texts"
@@ -125,8 +125,8 @@ def persona_text_analysis(
     analysis = analyse_corpus(loaded, section, ask=ask)
     staging = settings.staging(context.run.run_id)
     write_outputs(analysis, {name: staging.path(relative) for name, relative in layout.PERSONA_TEXTS_OUTPUTS.items()})
-    pngs = {"map": _map_png(analysis)}
-    tuning = _tuning_png(analysis.clusters.selection_curve, analysis.clusters.k_distance)
+    pngs = {"map": map_preview_png(analysis.table, analysis.coordinates, analysis.summary["visualization"])}
+    tuning = tuning_preview_png(analysis.clusters.selection_curve, analysis.clusters.k_distance)
     if tuning is not None:
         pngs["tuning"] = tuning
     previews = {name: layout.chart(CHART_PREFIX, name) for name in pngs}
@@ -189,50 +189,3 @@ def _metrics(analysis: PersonaTextsAnalysis) -> dict:
     metrics["redundant_pairs"] = len(analysis.redundant)
     metrics["personas"] = len(analysis.table)
     return {name: value for name, value in metrics.items() if value is not None}
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def _map_png(analysis: PersonaTextsAnalysis) -> bytes:
-    """A static preview of `clusters.html` for the UI: the 2-D map coloured by cluster (noise grey)."""
-    figure = Figure(figsize=(10, 7))
-    axes = figure.add_subplot()
-    coordinates, table = analysis.coordinates, analysis.table
-    palette = colormaps["tab20"].colors
-    for cluster_id, rows in table.groupby("cluster_id", sort=True).groups.items():
-        points = coordinates[np.asarray(rows)]
-        label = table.loc[rows[0], "cluster_label"]
-        colour = "#9e9e9e" if cluster_id < 0 else palette[int(cluster_id) % len(palette)]
-        axes.scatter(points[:, 0], points[:, 1], s=14, color=colour, label=label if label != NOISE_LABEL else "noise")
-    axes.set_title(f"Persona map ({analysis.summary['visualization']}), {analysis.clusters.n_clusters} clusters")
-    axes.set_xlabel("component 1")
-    axes.set_ylabel("component 2")
-    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    figure.tight_layout()
-    return _png(figure)
-
-
-def _tuning_png(selection_curve: dict | None, k_distance: dict | None) -> bytes | None:
-    """The silhouette per k with the chosen k (k-means), or the k-distance curve with eps (DBSCAN)."""
-    if not selection_curve and not k_distance:
-        return None
-    figure = Figure(figsize=(8, 4.5))
-    axes = figure.add_subplot()
-    if selection_curve:
-        axes.plot(selection_curve["k"], selection_curve["score"], marker="o")
-        axes.axvline(selection_curve["chosen_k"], linestyle="--", color="grey")
-        axes.set_title(f"k-means: silhouette per k (chosen k = {selection_curve['chosen_k']})")
-        axes.set_xlabel("k")
-        axes.set_ylabel("silhouette")
-    else:
-        axes.plot(k_distance["rank"], k_distance["distance"])
-        axes.axhline(k_distance["eps"], linestyle="--", color="grey")
-        axes.set_title(f"DBSCAN: distance to the {k_distance['min_samples']}-th neighbour (eps = {k_distance['eps']:.4f})")
-        axes.set_xlabel("personas (most isolated first)")
-        axes.set_ylabel("distance")
-    figure.tight_layout()
-    return _png(figure)
