@@ -126,15 +126,10 @@ class GoodRun:
         return line.split()[1]
 
     def table(self, name: str, file: str | None = None) -> pd.DataFrame:
-        """A monthly table, or its rows from one inbox file (cleaned rows keep no `source_file`; every
-        file of the good run has its own invoices)."""
+        """A monthly table, or its rows from one inbox file (every table keeps `source_file`)."""
         frame = _monthly(self.outputs, name)
         if file is None:
             return frame
-        if "source_file" not in frame.columns:
-            raw = _monthly(self.outputs, "raw_transactions")
-            invoices = set(raw.loc[raw["source_file"] == file, "invoice_id"].astype(str))
-            return frame[frame["invoice_id"].astype(str).isin(invoices)]
         return frame[frame["source_file"] == file].sort_values("source_row")
 
 

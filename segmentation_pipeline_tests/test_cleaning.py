@@ -258,3 +258,9 @@ def test_online_retail_sample(online_retail):
     }
     # README: 29,292 rows with a customer, quantity > 0 and price > 0, before removing the 28 copies.
     assert (~cleaned["is_return"]).sum() == 29_292 - 28
+
+
+def test_cleaned_rows_keep_the_inbox_file_they_came_from():
+    raw = raw_table([("1", "C1", "2010-01-04", "1", "2", "a"), ("2", "C2", "2010-01-05", "1", "2", "b")])
+    cleaned = clean_transactions(raw.assign(source_file=["a.csv", "b.csv"]), as_of="2030-01-01").cleaned
+    assert cleaned["source_file"].tolist() == ["a.csv", "b.csv"] and "parse_errors" not in cleaned.columns

@@ -334,7 +334,8 @@ def _cleaned_table(rows: pd.DataFrame, itemised: bool) -> pd.DataFrame:
         "is_return": (quantity < 0) if itemised else (amount < 0),
     }
     products = [c for c in PRODUCT_COLUMNS if c in rows]
-    others = [c for c in rows.columns if c not in canonical and c not in products and c not in DERIVED_COLUMNS]
+    # Parse errors are empty on cleaned rows; `source_file` (inbox data) stays, so a row can be traced to its file.
+    others = [c for c in rows.columns if c not in canonical and c not in products and c != "parse_errors"]
     canonical.update({name: _categorical(rows[name]) for name in products})
     return pd.concat([pd.DataFrame(canonical), rows[others]], axis=1)
 
