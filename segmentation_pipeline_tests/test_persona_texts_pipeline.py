@@ -57,7 +57,9 @@ def test_assets_publish_their_files_pass_their_checks_and_answer_similar(tmp_pat
         assert node.group_name == "persona_texts" and node.description and node.owners and node.kinds, name
         metadata = instance.get_latest_materialization_event(dg.AssetKey(name)).asset_materialization.metadata
         assert metadata["dagster/row_count"].value == 40 and metadata["dagster/column_schema"].value.columns, name
-    assert set(graph.get(dg.AssetKey("persona_text_corpus")).parent_keys) == {dg.AssetKey(f"{m}_personas") for m in METHODS}
+    assert set(graph.get(dg.AssetKey("persona_text_corpus")).parent_keys) == {
+        dg.AssetKey(name) for name in [*(f"{m}_personas" for m in METHODS), "lead_personas"]
+    }
     metadata = instance.get_latest_materialization_event(dg.AssetKey("persona_text_analysis")).asset_materialization.metadata
     assert metadata["embedding/backend"].value == "tfidf" and metadata["embedding/model"].value == "tfidf+lsa"
     assert 0 < metadata["metric/silhouette"].value <= 1 and "metric/ari_vs_families" in metadata
@@ -93,6 +95,10 @@ def test_retail_personas_join_the_corpus_when_enabled(tmp_path):
         relative = layout.personas_json(method)
         staging.path(relative).write_text(json.dumps(personas))
         staging.record(f"{method}_personas", [relative], 2)
+    leads = {"personas": [{"cluster_id": 0, "persona_name": "Management in Banking [HIGH VALUE]",
+                           "professional": {"industries": [{"name": "Banking"}]}}]}
+    staging.path(layout.LEADS_PERSONAS).write_text(json.dumps(leads))
+    staging.record("lead_personas", [layout.LEADS_PERSONAS], 1)
     folder.publish(["retail-run"])
 
     instance = dg.DagsterInstance.ephemeral()
@@ -100,8 +106,8 @@ def test_retail_personas_join_the_corpus_when_enabled(tmp_path):
     assert result.success
     corpus = pd.read_csv(tmp_path / "outputs" / layout.PERSONA_TEXTS_CORPUS)
     retail = corpus[corpus["persona_id"].str.startswith("retail/")]
-    assert len(corpus) == 40 + 2 * len(METHODS) and len(retail) == 2 * len(METHODS)
-    assert "retail/kmeans:0" in set(retail["persona_id"])
+    assert len(corpus) == 40 + 2 * len(METHODS) + 1 and len(retail) == 2 * len(METHODS)
+    assert "retail/kmeans:0" in set(retail["persona_id"]) and "leads:0" in set(corpus["persona_id"])
     clusters = pd.read_csv(tmp_path / "outputs" / layout.PERSONA_TEXTS_CLUSTERS)
     assert len(clusters) == len(corpus)
     assert all(e.passed for e in result.get_asset_check_evaluations() if e.severity == dg.AssetCheckSeverity.ERROR)

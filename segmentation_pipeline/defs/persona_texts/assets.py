@@ -37,15 +37,18 @@ from segmentation_pipeline.storage import atomic_write_bytes
 GROUP = "persona_texts"
 CHART_PREFIX = "persona_texts"
 RETAIL_PERSONAS = [f"{method}_personas" for method in METHODS]
-PIPELINE_FLOW = "retail/{method}"  # persona ids of the retail personas: "retail/<method>:<cluster_id>"
+# The flows whose personas can join the corpus (ids "<flow>:<cluster_id>"), and their files.
+PIPELINE_PERSONAS = {f"retail/{method}": layout.personas_json(method) for method in METHODS} | {
+    "leads": layout.LEADS_PERSONAS
+}
 
 
-def _retail_personas(settings: PipelineSettings, run_id: str) -> dict[str, dict]:
-    """Every retail method's personas JSON: this run's, else the published one."""
-    return {
-        PIPELINE_FLOW.format(method=method): json.loads(settings.locate(layout.personas_json(method), run_id).read_text())
-        for method in METHODS
-    }
+def _pipeline_personas(settings: PipelineSettings, run_id: str) -> dict[str, dict]:
+    """Every flow's personas JSON, this run's or else the published one; a method that was skipped
+    has none and is left out."""
+    folder = settings.output_folder()
+    found = {flow: folder.locate(relative, run_id) for flow, relative in PIPELINE_PERSONAS.items()}
+    return {flow: json.loads(path.read_text()) for flow, path in found.items() if path is not None}
 
 
 @dg.asset(
@@ -55,21 +58,21 @@ def _retail_personas(settings: PipelineSettings, run_id: str) -> dict[str, dict]
     kinds={"python", "csv"},
     owners=OWNERS,
     automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
-    deps=RETAIL_PERSONAS,
+    deps=[*RETAIL_PERSONAS, "lead_personas"],
     description=(
         "The persona collection to analyse (`persona_texts:` in the config): the embedded generated corpus "
         "(with known families) or a `=== PERSONA N ===` text file / CSV. Empty sections are rejected with "
         "their line and reason, duplicates kept and flagged (`duplicate_of`); both reported in the metadata. "
-        "The graph always depends on every `<method>_personas` asset so it stays the same whatever the "
-        "config says; their personas are read and added to the corpus only when "
+        "The graph always depends on every `<method>_personas` asset and on `lead_personas` so it stays the "
+        "same whatever the config says; their personas are read and added to the corpus only when "
         "`persona_texts.include_pipeline_personas` is true (otherwise they are ignored). "
         f"File: `{layout.PERSONA_TEXTS_CORPUS}`."
     ),
 )
 def persona_text_corpus(context: dg.AssetExecutionContext, settings: PipelineSettings) -> LoadedCorpus:
     section = settings.config.persona_texts_settings()
-    retail = _retail_personas(settings, context.run.run_id) if section.include_pipeline_personas else None
-    loaded = load_corpus(section, pipeline_personas=retail)
+    pipeline = _pipeline_personas(settings, context.run.run_id) if section.include_pipeline_personas else None
+    loaded = load_corpus(section, pipeline_personas=pipeline)
     corpus = loaded.corpus
     atomic_write_bytes(settings.staging(context.run.run_id).path(layout.PERSONA_TEXTS_CORPUS), csv_bytes(corpus.personas))
     duplicates = corpus.personas.loc[corpus.personas["duplicate_of"].notna(), ["persona_id", "duplicate_of"]]
@@ -84,7 +87,7 @@ def persona_text_corpus(context: dg.AssetExecutionContext, settings: PipelineSet
         rejected_sections=len(corpus.rejected),
         duplicates=len(duplicates),
         pipeline_personas=dg.MetadataValue.json(
-            {flow: len(doc.get("personas", [])) for flow, doc in retail.items()} if retail else "not included"
+            {flow: len(doc.get("personas", [])) for flow, doc in pipeline.items()} if pipeline else "not included"
         ),
         rejected=dg.MetadataValue.md(_markdown(corpus.rejected, "no section rejected")),
         duplicate_personas=dg.MetadataValue.md(_markdown(duplicates, "no duplicate text")),
