@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -15,8 +18,15 @@ import yaml
 from segmentation_pipeline import layout
 from segmentation_pipeline.config import load_config
 from segmentation_pipeline.definitions import build_definitions
-from segmentation_pipeline.orchestration.conventions import FULL_REFRESH_JOB, PUBLICATION_ASSET
-from segmentation_pipeline.orchestration.partitions import partition_range_tags, sync_months, transaction_months
+from segmentation_pipeline.orchestration.conventions import (
+    FULL_REFRESH_JOB,
+    PUBLICATION_ASSET,
+)
+from segmentation_pipeline.orchestration.partitions import (
+    partition_range_tags,
+    sync_months,
+    transaction_months,
+)
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
 from segmentation_pipeline.retail.transactions import data_months, log_in_force
 
@@ -84,6 +94,19 @@ ONLINE_RETAIL_TRANSACTIONS = {
         "country": "Country",
     },
 }
+
+
+@contextmanager
+def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on a free loopback port answering with `handler`; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def send_json(handler: BaseHTTPRequestHandler, data: object) -> None:

@@ -1,9 +1,8 @@
 """The optional LLM narrative against a real HTTP server on 127.0.0.1: replies, failures, fallback."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import dagster as dg
 import pytest
@@ -11,7 +10,12 @@ import pytest
 from segmentation_pipeline import layout
 from segmentation_pipeline.narrative import NarrativeError, request_narrative
 from segmentation_pipeline.publication import OutputFolder
-from segmentation_pipeline_tests.conftest import materialize, send_json, write_config
+from segmentation_pipeline_tests.conftest import (
+    local_http_server,
+    materialize,
+    send_json,
+    write_config,
+)
 
 NARRATIVE = "Cluster 0 are loyal weekend shoppers; keep them with early access."
 
@@ -41,12 +45,8 @@ class _ChatHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def chat_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_ChatHandler) as url:
+        yield url
 
 
 def test_reply_is_returned_and_request_is_well_formed(chat_server):

@@ -5,13 +5,13 @@ a CDN would show up as a request. Skipped when Chromium is absent."""
 import os
 import re
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from segmentation_pipeline.persona_texts.analysis import analyse_corpus, load_corpus
 from segmentation_pipeline.persona_texts.settings import PersonaTextsSettings
+from segmentation_pipeline_tests.conftest import local_http_server
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason="chromium is not installed")
@@ -46,11 +46,8 @@ class _Counter(BaseHTTPRequestHandler):
 @pytest.fixture
 def request_counter():
     _Counter.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counter)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_Counter) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def render(html_text: str, directory, port: int) -> str:

@@ -2,8 +2,7 @@
 project's narrative client against a real HTTP server on 127.0.0.1."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from segmentation_pipeline.persona_texts.themes import (
     term_counts,
     top_terms,
 )
-from segmentation_pipeline_tests.conftest import send_json
+from segmentation_pipeline_tests.conftest import local_http_server, send_json
 
 TEXTS = [
     "Senior UX Researcher running usability testing with users.",
@@ -78,12 +77,8 @@ class _LabelHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def chat_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _LabelHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_LabelHandler) as url:
+        yield url
 
 
 def test_llm_labels_are_made_unique_or_fall_back(chat_server):
