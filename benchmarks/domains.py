@@ -1,4 +1,4 @@
-"""The leads, persona-texts and service workloads as parts of the harness, with the issues' targets.
+"""The leads, persona-texts and service workloads as parts of the harness, with the stated targets.
 
     python -m benchmarks.run --domains leads,persona_texts,service
 
@@ -138,7 +138,7 @@ MEASURERS = {"leads": _leads, "persona_texts": _persona_texts, "service": _servi
 
 @dataclass(frozen=True)
 class DomainTarget:
-    """A limit from an issue, judged when its measurement was requested with the settings it is about."""
+    """A stated limit, judged when its measurement was requested with the settings it is about."""
 
     description: str
     domain: str

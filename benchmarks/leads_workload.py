@@ -29,7 +29,7 @@ from benchmarks.workload import DEFAULT_CACHE_DIR, human_count, parse_count
 
 SIZES = (10_000, 100_000, 1_000_000)
 SEED = 42
-TARGET = {"leads": 100_000, "seconds": 5.0, "peak_rss_mb": 1024.0}  # the limits at 100k leads
+TARGET = {"leads": 100_000, "seconds": 5.0, "peak_rss_mb": 1024.0}  # the limits at 100k leads
 RUN_KEYS = ("seconds", "cpu_seconds", "peak_rss_mb", "process_peak_rss_mb", "start_rss_mb")
 
 

@@ -21,7 +21,7 @@ and cached under benchmarks/cache/. Four parts, each number the median of --runs
   loop and paced at 1,000 requests/s, `POST /segment/batch` with 10,000 rows); see benchmarks/domains.py.
   `--domains leads,persona_texts,service` picks domains and, without --parts, runs only them.
 
-Every target of the issues whose measurement ran is judged (met / not met, with the measured number).
+Every target whose measurement ran is judged (met / not met, with the measured number).
 `--large` adds 10,000,000 transactions, ingest -> features only. `--profile STAGE[,STAGE]` writes a
 pyinstrument profile of those stages for each size instead of measuring. Prints a table and writes
 benchmarks/results/latest.json (machine, sizes, samples, medians, ratios, targets); `--merge` keeps the
@@ -78,7 +78,7 @@ ERROR_TAIL = 6000  # characters of a failed child's output kept in the results
 
 
 class Target(NamedTuple):
-    """A goal from the performance issue, checked whenever its measurement is in the results."""
+    """A performance goal, checked whenever its measurement is in the results."""
 
     description: str
     part: str  # "pipeline", "stages" or "rfm"

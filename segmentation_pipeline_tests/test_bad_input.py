@@ -1,4 +1,4 @@
-"""Hostile input (issue 10): dirty but usable exports give a correct result with every row accounted
+"""Hostile input: dirty but usable exports give a correct result with every row accounted
 for; broken ones stop the run with one clear line and leave the last good outputs untouched.
 
 One good run per module (a subprocess, so its exit code and stderr are the user's) reads an inbox of

@@ -202,7 +202,7 @@ def test_service_phases_are_bounded_and_error_free(domain_run):
 
 
 def test_domain_targets_are_not_judged_at_other_sizes(domain_run):
-    # tiny sizes, 4 clients, 100 requests/s, 20 batch rows: none of the issues' targets applies
+    # tiny sizes, 4 clients, 100 requests/s, 20 batch rows: none of the stated targets applies
     assert domain_run["targets"] == []
 
 
@@ -224,7 +224,7 @@ def test_domain_tables_are_in_the_text_and_the_readme_section(domain_run):
 
 
 def _fake_domains(**values) -> dict:
-    """Domain results at the issues' sizes and settings with the given numbers."""
+    """Domain results at the targets' sizes and settings with the given numbers."""
     leads = {"sizes": {"100k": {"median": {"seconds": values["leads_s"], "process_peak_rss_mb": values["leads_mb"]}}},
              "requested": {"sizes": [10_000, 100_000]}}
     texts = {"sizes": {"1k": {"median": {"seconds": values["texts_1k"]}}, "10k": {"median": {"seconds": None}}},
@@ -259,7 +259,7 @@ def test_domain_targets_say_met_not_met_or_failed_with_the_number():
     assert "| 1500.0 | not met |" in section and "| no measurement | failed |" in section and "| 4.2 | met |" in section
 
 
-def test_service_targets_need_the_issue_settings():
+def test_service_targets_need_their_stated_settings():
     fake = _fake_domains(leads_s=1, leads_mb=1, texts_1k=1, query_s=0.001, rps=5000.0, p99=1.0, batch_ms=1.0)
     fake["service"]["requested"]["rate"] = 100.0  # a lighter paced load says nothing about p99 at 1,000 req/s
     judged = {check["target"] for check in domains.evaluate_domain_targets(fake)}

@@ -57,7 +57,7 @@ def test_every_method_is_stable_on_the_online_retail_sample():
 
 
 def test_persona_names_and_actions_tell_the_truth_for_every_method():
-    """Each rule of the issue, checked from the persona's own numbers, on every run."""
+    """Each naming and action rule, checked from the persona's own numbers, on every run."""
     features = embedded_features()
     for result in runs("embedded"):
         built = build_personas(result, features)
