@@ -60,13 +60,16 @@ from benchmarks.workload import (
     human_count,
     parse_count,
 )
-from segmentation_pipeline.config import CONFIG_ENV_VAR
+from segmentation_pipeline import layout
+from segmentation_pipeline.config import CONFIG_ENV_VAR, load_config
+from segmentation_pipeline.retail.transactions import synthetic_files
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_SIZES = "100000,1000000"
-LARGE_ROWS = 10_000_000
+LARGE_ROWS = 10_000_000  # the size the stages part measures ingest -> features at
+HUGE_ROWS = 100_000_000  # with --large, the pipeline part also runs the full graph here (--large-runs runs)
 COMPARE_ROWS = 1_000_000
 RESULTS_PATH = BENCHMARKS_DIR / "results" / "latest.json"
 PARTS = ("stages", "pipeline", "rfm", "domains")
@@ -97,6 +100,10 @@ TARGETS = (
     Target("full graph on 1M transactions: peak RSS MB", "pipeline", "1M", None, "peak_rss_mb", "<=", 3 * 1024),
     Target("10M ingest -> features: wall s", "stages", "10M", "ingest_to_features", "seconds", "<=", 60),
     Target("10M ingest -> features: peak RSS MB", "stages", "10M", "ingest_to_features", "peak_rss_mb", "<=", 6 * 1024),
+    Target("full graph on 10M transactions: wall s", "pipeline", "10M", None, "seconds", "<=", 90),
+    Target("full graph on 10M transactions: peak RSS MB", "pipeline", "10M", None, "peak_rss_mb", "<=", 4 * 1024),
+    Target("full graph on 100M transactions: wall s", "pipeline", "100M", None, "seconds", "<=", 15 * 60),
+    Target("full graph on 100M transactions: peak RSS MB", "pipeline", "100M", None, "peak_rss_mb", "<=", 12 * 1024),
 )
 
 
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     specs = [SizeSpec.for_rows(rows) for rows in args.sizes]
     if args.large:
-        specs.append(SizeSpec.for_rows(LARGE_ROWS))
+        specs += [SizeSpec.for_rows(rows) for rows in (LARGE_ROWS, HUGE_ROWS) if rows not in args.sizes]
     bench = Bench(args.cache_dir, args.runs, args.in_process)
     if args.profile:
         return bench.profile(specs, args.profile)
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "stages" in args.parts:
         results["stages"] = {}
-        for spec in specs:
+        for spec in (spec for spec in specs if spec.rows <= LARGE_ROWS):
             names = stages.FEATURE_STAGES if spec.rows == LARGE_ROWS else stages.PIPELINE_STAGES
             names = [n for n in names if args.stages is None or n in args.stages]
             results["stages"][spec.label] = bench.stage_medians(spec, names)
@@ -129,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     if "pipeline" in args.parts:
         results["pipeline"] = {DEFAULT_CONFIG_LABEL: bench.pipeline(None)}
         for spec in specs:
-            if spec.rows != LARGE_ROWS:
-                results["pipeline"][spec.label] = bench.pipeline(spec)
+            runs = args.large_runs if spec.rows >= HUGE_ROWS else args.runs
+            results["pipeline"][spec.label] = bench.pipeline(spec, runs)
+            results["sizes"][spec.label] = bench.workload(spec).facts()
+        results["pipeline_growth"] = growth(results["pipeline"])
     if "rfm" in args.parts and args.compare_size:
         spec = SizeSpec.for_rows(args.compare_size)
         results["rfm"] = bench.rfm_comparison(spec)
@@ -153,7 +162,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"transactions per size, comma separated (default {DEFAULT_SIZES})")
-    parser.add_argument("--large", action="store_true", help=f"add {LARGE_ROWS:,} transactions, ingest -> features only")
+    parser.add_argument("--large", action="store_true",
+                        help=f"add {LARGE_ROWS:,} transactions (stages: ingest -> features; pipeline: full graph) "
+                             f"and {HUGE_ROWS:,} (pipeline only)")
+    parser.add_argument("--large-runs", type=int, default=1,
+                        help=f"runs of the full graph on {HUGE_ROWS:,} transactions (default 1: about 15 minutes each)")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported (default 3)")
     parser.add_argument("--compare-size", default=str(COMPARE_ROWS), help="transactions for the RFM comparison; 0 skips it")
     parser.add_argument("--parts", help=f"which parts to run (default {','.join(PARTS)}; only domains when --domains is given)")
@@ -218,7 +231,27 @@ def _domain_options(args: argparse.Namespace) -> domains.DomainOptions:
     )
 
 
-MERGED_PARTS = ("stages", "pipeline", "rfm")
+def growth(pipeline: dict) -> list[dict]:
+    """How wall time and peak memory grow from each measured size to the next larger one: the factors
+    beside the factor of transactions (a factor of time equal to that of rows is linear growth)."""
+    sized = sorted(
+        ((facts["rows"], label, facts) for label, facts in pipeline.items()
+         if label != DEFAULT_CONFIG_LABEL and facts.get("rows") and facts.get("median", {}).get("seconds")),
+        key=operator.itemgetter(0),
+    )
+    steps = []
+    for (rows, label, facts), (next_rows, next_label, next_facts) in zip(sized, sized[1:]):
+        steps.append({
+            "from": label,
+            "to": next_label,
+            "rows_factor": round(next_rows / rows, 2),
+            "seconds_factor": round(next_facts["median"]["seconds"] / facts["median"]["seconds"], 2),
+            "peak_rss_factor": round(next_facts["median"]["peak_rss_mb"] / facts["median"]["peak_rss_mb"], 2),
+        })
+    return steps
+
+
+MERGED_PARTS = ("stages", "pipeline", "pipeline_growth", "rfm")
 
 
 def merge_results(previous: dict, current: dict) -> dict:
@@ -340,14 +373,15 @@ class Bench:
         }
         return {"size": spec.label, "contenders": by_contender, "median_seconds": seconds, "missing": missing, **ratios}
 
-    def pipeline(self, spec: SizeSpec | None) -> dict:
+    def pipeline(self, spec: SizeSpec | None, runs: int | None = None) -> dict:
         """`segmentation-pipeline run` on the default config (spec None) or on a size's synthetic settings."""
         samples = []
+        runs = runs or self.runs
         label = spec.label if spec else DEFAULT_CONFIG_LABEL
-        for run in range(1, self.runs + 1):
+        for run in range(1, runs + 1):
             sample = self._pipeline_once(spec)
             samples.append(sample)
-            _progress(f"[pipeline {label}] run {run}/{self.runs}: {_describe_sample(sample)}")
+            _progress(f"[pipeline {label}] run {run}/{runs}: {_describe_sample(sample)}")
         summary = _summary(samples, PIPELINE_KEYS)
         good = [s for s in samples if "error" not in s]
         facts = good[0] if good else {}
@@ -367,6 +401,8 @@ class Bench:
                                           "synthetic": spec.synthetic_settings()}
             config_path = Path(tmp) / "pipeline.yml"
             config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+            if spec:
+                _provide_generated_log(config_path, self.workload(spec))
             env = {**_worker_env(), "DAGSTER_HOME": str(Path(tmp) / "dagster_home")}
             env.pop(CONFIG_ENV_VAR, None)
             child = measure.run_child([*_cli_command(), "run", "--config", str(config_path)], env=env)
@@ -515,6 +551,17 @@ def _rows_and_customers(facts: dict) -> str:
     if not facts:
         return ""
     return f"{human_count(facts['rows'])} rows/{human_count(facts['customers_in_log'])} cust"
+
+
+def _provide_generated_log(config_path: Path, workload: Workload) -> None:
+    """Hard-link the size's generated log into the run's cache, where the pipeline's synthetic source
+    looks for it: a run reads its log like a user's export, and generating it is measured apart
+    (`generate_seconds` of the size)."""
+    config = load_config(config_path)
+    targets = synthetic_files(config.transactions, config.output_path() / layout.CACHE)
+    for source, target in zip(workload.generated_files(), targets):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source, target)
 
 
 def _pipeline_table(pipeline: dict) -> str:

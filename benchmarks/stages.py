@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -24,12 +25,13 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks import measure
-from segmentation_pipeline.retail import cleaning, features, rfm
 from segmentation_pipeline.clustering.base import METHOD_NAMES
 from segmentation_pipeline.config import CANONICAL_COLUMNS, TransactionsSettings, load_config
 from segmentation_pipeline.paths import DEFAULT_CONFIG_PATH
+from segmentation_pipeline.retail import aggregates, cleaning, rfm
 from segmentation_pipeline.retail.synthetic import TRANSACTION_COLUMNS
-from segmentation_pipeline.retail.transactions import TransactionLog, load_raw
+from segmentation_pipeline.retail.transactions import MONTH_COLUMN, TransactionLog, iter_raw
+from segmentation_pipeline.storage import PartitionedParquetWriter
 
 # The generated log names its columns canonically: map each to itself.
 IDENTITY_COLUMNS = {name: (name if name in TRANSACTION_COLUMNS else None) for name in CANONICAL_COLUMNS}
@@ -42,22 +44,102 @@ REPORT_LINKS = {"Customer features": "tables/customer_features_enriched.parquet"
 # ---------------------------------------------------------------------------------- stage functions
 
 
-def ingest(transactions_path: Path) -> pd.DataFrame:
-    """Read the log file and map it to the canonical raw table, as `raw_transactions` does for a file."""
+def ingest(transactions_path: Path, folder: Path | None = None) -> Path:
+    """Read the log file in chunks into one raw parquet file per month, as `raw_transactions` does
+    (rows without a month go to the earliest month, where cleaning rejects them)."""
+    folder = folder or Path(tempfile.mkdtemp(prefix="raw_"))
     settings = SETTINGS.model_copy(update={"path": str(transactions_path)})
     log = TransactionLog(settings, (Path(transactions_path),), from_inbox=False)
-    return load_raw(log, transactions_path.parent / "parse_cache", AS_OF).table
+    with PartitionedParquetWriter(lambda month: folder / f"{month}.parquet") as writer:
+        for chunk in iter_raw(log, transactions_path.parent / "parse_cache", AS_OF):
+            chunk[MONTH_COLUMN] = chunk[MONTH_COLUMN].fillna(chunk[MONTH_COLUMN].min())
+            for month, rows in chunk.groupby(MONTH_COLUMN, sort=False):
+                writer.write(month, rows)
+    return folder
 
 
-def clean(raw: pd.DataFrame) -> cleaning.CleaningResult:
-    return cleaning.clean_transactions(raw, as_of=AS_OF, rules=SETTINGS.cleaning_rules())
+def clean(raw: Path, folder: Path | None = None) -> Path:
+    """Clean month by month into cleaned (and rejected) month files, as the `clean` step does."""
+    folder = folder or Path(tempfile.mkdtemp(prefix="cleaned_"))
+    rejected = folder / "rejected"
+    rejected.mkdir(parents=True, exist_ok=True)
+    for path in month_files(raw):
+        result = cleaning.clean_transactions(pd.read_parquet(path), as_of=AS_OF, rules=SETTINGS.cleaning_rules())
+        result.cleaned.to_parquet(folder / path.name, index=False)
+        result.rejected.to_parquet(rejected / path.name, index=False)
+    return folder
+
+
+def month_files(folder: Path) -> list[Path]:
+    return sorted(Path(folder).glob("*.parquet"))
+
+
+def _on_engine(function: Callable) -> Callable:
+    """A customer table computed by the analytical engine over the cleaned month files, as the
+    feature assets compute it."""
+
+    def run(cleaned: Path, *args):
+        with aggregates.engine(Path(tempfile.gettempdir()) / "segmentation_engine_spill") as connection:
+            return function(aggregates.CleanedLog(connection, month_files(cleaned)), *args)
+
+    return run
+
+
+compute_rfm = _on_engine(aggregates.rfm_table)
+basic_features = _on_engine(aggregates.basic_features)
+enriched_features = _on_engine(aggregates.enriched_features)
+class_spend = _on_engine(lambda log, rfm_table: aggregates.class_spend(log, rfm_table["customer_id"]))
+
+
+def write_class_spend(cleaned: Path, rfm_table: pd.DataFrame) -> int:
+    """The class spend table written by the engine into a parquet file, as `customer_class_spend` does."""
+    with tempfile.TemporaryDirectory() as folder:
+        return _on_engine(aggregates.write_class_spend)(cleaned, rfm_table["customer_id"], Path(folder) / "spend.parquet")
+
+
+def rfm_with_polars(cleaned: Path) -> pd.DataFrame:
+    """The engine's RFM query in Polars' streaming engine over the same month files (exact decimal
+    sums, scored by the same `rfm.scored_rfm`): the measurement behind choosing DuckDB."""
+    import polars as pl
+
+    purchase = ~pl.col("is_return")
+    money = pl.col("amount").cast(pl.Decimal(38, 12))
+    lines = pl.scan_parquet([str(path) for path in month_files(cleaned)])
+    totals = (
+        lines.group_by("customer_id")
+        .agg(
+            pl.col("timestamp").filter(purchase).min().alias("first_purchase"),
+            pl.col("timestamp").filter(purchase).max().alias("last_purchase"),
+            pl.col("invoice_id").filter(purchase).n_unique().alias("frequency"),
+            money.filter(purchase).sum().cast(pl.Float64).alias("monetary"),
+            money.sum().cast(pl.Float64).alias("monetary_net"),
+        )
+        .filter(pl.col("frequency") > 0)
+        .sort("customer_id")
+        .collect(engine="streaming")
+    )
+    latest = lines.select(pl.col("timestamp").max()).collect(engine="streaming").item()
+    return rfm.scored_rfm(
+        totals["customer_id"].cast(pl.String).to_numpy(),
+        totals["first_purchase"].to_numpy(),
+        totals["last_purchase"].to_numpy(),
+        totals["frequency"].to_numpy(),
+        totals["monetary"].to_numpy(),
+        totals["monetary_net"].to_numpy(),
+        pd.Timestamp(latest).normalize() + pd.Timedelta(days=1),
+    )
+
+
+def cleaned_table(cleaned: Path) -> pd.DataFrame:
+    """The cleaned month files as one DataFrame: the input of the in-memory RFM contenders."""
+    return pd.concat([pd.read_parquet(path) for path in month_files(cleaned)], ignore_index=True)
 
 
 def ingest_to_features(transactions_path: Path, customers: pd.DataFrame) -> pd.DataFrame:
     """Log file -> enriched customer features in one process: the chain's wall time and peak memory."""
-    cleaned = clean(ingest(transactions_path)).cleaned
-    basic = features.basic_features(cleaned, rfm.compute_rfm(cleaned))
-    return features.enriched_features(cleaned, basic, customers)
+    cleaned = clean(ingest(transactions_path))
+    basic = basic_features(cleaned, compute_rfm(cleaned))
+    return enriched_features(cleaned, basic, customers)
 
 
 def cluster(method: str) -> Callable[[pd.DataFrame], object]:
@@ -119,11 +201,16 @@ def write_profiles(fitted: dict, basic: pd.DataFrame, personas_by_method: dict) 
     return written
 
 
-def personas_for(fitted: dict, enriched: pd.DataFrame) -> dict[str, dict]:
+def personas_for(fitted: dict, enriched: pd.DataFrame, spend: pd.DataFrame) -> dict[str, dict]:
     """Each method's personas from its preferred run, as the `<method>_personas` assets build them."""
     from segmentation_pipeline.retail import personas
 
-    return {method: personas.build_personas(runs.result, enriched) for method, runs in fitted.items()}
+    return {
+        method: personas.build_personas(
+            runs.result, enriched, aggregates.class_spend_by_cluster(spend, runs.result.customer_ids, runs.result.labels)
+        )
+        for method, runs in fitted.items()
+    }
 
 
 def draw_charts(
@@ -206,36 +293,46 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "ingest": Stage(ingest, ("transactions",)),
     "clean": Stage(clean, ("raw",)),
-    "rfm": Stage(rfm.compute_rfm, ("cleaned",)),
-    "basic_features": Stage(features.basic_features, ("cleaned", "rfm")),
-    "enriched_features": Stage(features.enriched_features, ("cleaned", "basic", "customers")),
+    "rfm": Stage(compute_rfm, ("cleaned",)),
+    "basic_features": Stage(basic_features, ("cleaned", "rfm")),
+    "enriched_features": Stage(enriched_features, ("cleaned", "basic", "customers")),
+    "class_spend": Stage(write_class_spend, ("cleaned", "rfm")),
     "ingest_to_features": Stage(ingest_to_features, ("transactions", "customers")),
     **{f"cluster:{method}": Stage(cluster(method), ("basic",)) for method in METHOD_NAMES},
     "comparison": Stage(compare, ("fitted", "customers")),
     "profiles": Stage(write_profiles, ("fitted", "basic", "personas")),
-    "personas": Stage(personas_for, ("fitted", "enriched")),
+    "personas": Stage(personas_for, ("fitted", "enriched", "class_spend")),
     "charts": Stage(draw_charts, ("rfm", "enriched", "fitted", "comparison", "personas")),
     "report": Stage(write_report, ("comparison", "personas", "charts")),
-    "rfm_lifetimes": Stage(rfm_with_lifetimes, ("cleaned",)),
-    "rfm_pandas": Stage(rfm_with_pandas, ("cleaned",)),
+    "rfm_polars": Stage(rfm_with_polars, ("cleaned",)),
+    "rfm_in_memory": Stage(rfm.compute_rfm, ("cleaned_table",)),
+    "rfm_lifetimes": Stage(rfm_with_lifetimes, ("cleaned_table",)),
+    "rfm_pandas": Stage(rfm_with_pandas, ("cleaned_table",)),
 }
 PIPELINE_STAGES = [name for name in STAGES if not name.startswith("rfm_")]
-FEATURE_STAGES = ["ingest", "clean", "rfm", "basic_features", "enriched_features", "ingest_to_features"]
-RFM_CONTENDERS = {"lifetimes": "rfm_lifetimes", "pandas_groupby": "rfm_pandas", "project": "rfm"}
+FEATURE_STAGES = ["ingest", "clean", "rfm", "rfm_polars", "basic_features", "enriched_features", "class_spend",
+                  "ingest_to_features"]
+# RFM algorithms side by side on the same cleaned table in memory (the project's in-memory `compute_rfm`;
+# the pipeline's engine reads the month files instead: stage `rfm`).
+RFM_CONTENDERS = {"lifetimes": "rfm_lifetimes", "pandas_groupby": "rfm_pandas", "project": "rfm_in_memory"}
 
 # Cached inputs: name -> (recipe, the inputs it needs). Tables are stored as parquet, the rest pickled.
+# Folder inputs (month files) are written by their recipe into the folder given as its last argument.
 INPUT_RECIPES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "raw": (ingest, ("transactions",)),
-    "cleaned": (lambda raw: clean(raw).cleaned, ("raw",)),
-    "rfm": (rfm.compute_rfm, ("cleaned",)),
-    "basic": (features.basic_features, ("cleaned", "rfm")),
-    "enriched": (features.enriched_features, ("cleaned", "basic", "customers")),
+    "cleaned": (clean, ("raw",)),
+    "cleaned_table": (cleaned_table, ("cleaned",)),
+    "rfm": (compute_rfm, ("cleaned",)),
+    "basic": (basic_features, ("cleaned", "rfm")),
+    "enriched": (enriched_features, ("cleaned", "basic", "customers")),
+    "class_spend": (class_spend, ("cleaned", "rfm")),
     "fitted": (cluster_all, ("basic",)),  # method -> MethodRuns (every feature set)
     "comparison": (compare, ("fitted", "customers")),
-    "personas": (personas_for, ("fitted", "enriched")),
+    "personas": (personas_for, ("fitted", "enriched", "class_spend")),
     "charts": (draw_charts, ("rfm", "enriched", "fitted", "comparison", "personas")),
 }
-TABLE_INPUTS = frozenset({"raw", "cleaned", "rfm", "basic", "enriched"})
+FOLDER_INPUTS = frozenset({"raw", "cleaned"})
+TABLE_INPUTS = frozenset({"cleaned_table", "rfm", "basic", "enriched", "class_spend"})
 
 
 def measure_stage(name: str, workload, profile_to: Path | None = None) -> dict:
@@ -255,6 +352,8 @@ def measure_stage(name: str, workload, profile_to: Path | None = None) -> dict:
         profile_to.parent.mkdir(parents=True, exist_ok=True)
         profile_to.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
     sample = {"seconds": round(seconds, 4), "peak_rss_mb": measure.peak_rss_mb(), "inputs_rss_mb": loaded_mb}
+    if isinstance(output, Path):  # month files the stage wrote: measured, then removed
+        shutil.rmtree(output, ignore_errors=True)
     if hasattr(output, "runs") and hasattr(output, "preferred"):  # a clustering stage: MethodRuns
         sample["feature_sets"] = list(output.runs)
         sample["preferred_feature_set"] = output.preferred

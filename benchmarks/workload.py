@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -146,16 +147,21 @@ class Workload:
             return json.loads(self._meta_path.read_text())
         s = self.spec
         started = time.perf_counter()
-        data = synthetic.generate(customers=s.customers, months=s.months, seed=s.seed, start_month=s.start_month)
-        seconds = time.perf_counter() - started
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        synthetic.write_transactions(data.transactions, self._transactions_path)
-        synthetic.write_transactions(data.customers, self._customers_path)
+        rows = synthetic.write_generated(
+            self._transactions_path, self._customers_path, s.customers, s.months, s.seed, s.start_month
+        )
+        seconds = time.perf_counter() - started
+        with duckdb.connect() as connection:
+            (customers_in_log,) = connection.execute(
+                "SELECT count(DISTINCT customer_id) FROM read_parquet(?)", [str(self._transactions_path)]
+            ).fetchall()[0]
         meta = {
-            "rows": len(data.transactions),
-            "customers_generated": len(data.customers),
-            "customers_in_log": int(data.transactions["customer_id"].nunique()),
+            "rows": rows,
+            "customers_generated": pq.ParquetFile(self._customers_path).metadata.num_rows,
+            "customers_in_log": int(customers_in_log),
             "generate_seconds": round(seconds, 3),
+            "generated_in_blocks_of_customers": synthetic.BLOCK_CUSTOMERS,
             "file_mb": round(self._transactions_path.stat().st_size / 2**20, 1),
         }
         self._meta_path.write_text(json.dumps(meta, indent=2))
@@ -165,15 +171,21 @@ class Workload:
         """Generator arguments, log facts and, once computed, cleaned rows and feature customers."""
         facts = {"label": self.spec.label, "target_rows": self.spec.rows, **self.spec.synthetic_settings()}
         facts.update(self.generate())
-        for name, key in (("cleaned", "cleaned_rows"), ("basic", "feature_customers")):
-            path = self._path(name)
-            if path.exists():
-                facts[key] = pq.ParquetFile(path).metadata.num_rows
+        cleaned = self._path("cleaned")
+        if cleaned.is_dir():
+            facts["cleaned_rows"] = sum(pq.ParquetFile(path).metadata.num_rows for path in stages.month_files(cleaned))
+        if self._path("basic").exists():
+            facts["feature_customers"] = pq.ParquetFile(self._path("basic")).metadata.num_rows
         return facts
 
     def customers(self) -> pd.DataFrame:
         self.generate()
         return pd.read_parquet(self._customers_path)
+
+    def generated_files(self) -> tuple[Path, Path]:
+        """(transactions, customers) parquet files of the generated log."""
+        self.generate()
+        return self._transactions_path, self._customers_path
 
     def transactions(self) -> Path:
         """The log file (stages read it themselves: reading is part of ingest)."""
@@ -183,6 +195,8 @@ class Workload:
     # ------------------------------------------------------------------ derived stage inputs
 
     def _path(self, name: str) -> Path:
+        if name in stages.FOLDER_INPUTS:
+            return self.inputs_dir / name
         suffix = "parquet" if name in stages.TABLE_INPUTS else "pkl"
         return self.inputs_dir / f"{name}.{suffix}"
 
@@ -194,8 +208,15 @@ class Workload:
         if not path.exists():
             self._forget_stale_inputs()
             recipe, needs = stages.INPUT_RECIPES[name]
-            value = recipe(*(self.load(n) for n in needs))
             self.inputs_dir.mkdir(parents=True, exist_ok=True)
+            if name in stages.FOLDER_INPUTS:  # month files, written into a folder renamed when complete
+                partial = path.with_name(f".{path.name}.partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir()
+                recipe(*(self.load(n) for n in needs), partial)
+                partial.rename(path)
+                return path
+            value = recipe(*(self.load(n) for n in needs))
             tmp = path.with_suffix(".tmp")
             if name in stages.TABLE_INPUTS:
                 value.to_parquet(tmp, index=False)
@@ -203,6 +224,8 @@ class Workload:
                 tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
             tmp.replace(path)
             return value
+        if name in stages.FOLDER_INPUTS:
+            return path
         if name in stages.TABLE_INPUTS:
             return pd.read_parquet(path)
         return pickle.loads(path.read_bytes())

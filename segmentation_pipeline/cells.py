@@ -7,6 +7,8 @@ and say why; each distinct cell is parsed once, since exports repeat the same va
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -157,13 +159,50 @@ def _numbers_with_separators(text: pd.Series, decimal_comma: bool) -> pd.Series:
     return numbers.mask(grouped & ~well_grouped)
 
 
-def parse_timestamps(values: pd.Series, timestamp_format: str | None, described: str) -> tuple[pd.Series, np.ndarray]:
+class DayMonthOrders:
+    """The reading order of numeric day/month dates per separator, kept across the chunks of one file.
+
+    A chunk may hold only ambiguous dates ('03/04/2025') although the file as a whole shows its order:
+    later chunks read such dates in the order earlier chunks established. A chunk whose unambiguous
+    dates contradict an order already used (by evidence or by the default) would give one file two
+    readings, so it is an error that asks for `transactions.timestamp_format`.
+    """
+
+    def __init__(self) -> None:
+        self._orders: dict[str, tuple[str | None, bool]] = {}  # separator -> (order, decided by evidence)
+
+    def reconcile(self, orders: dict, evidenced: set, described: str) -> dict:
+        """This chunk's orders made consistent with the earlier chunks' (see the class docstring)."""
+        result = {}
+        for separator, order in orders.items():
+            known = self._orders.get(separator)
+            if known is None:
+                self._orders[separator] = (order, separator in evidenced)
+                result[separator] = order
+            elif separator not in evidenced:
+                result[separator] = known[0]
+            elif order != known[0]:
+                earlier = "shown by earlier dates" if known[1] else "assumed for earlier, ambiguous dates"
+                raise InputDataError(
+                    f"{described}: dates written with '{separator}' read {known[0] or 'in mixed orders'} "
+                    f"({earlier}) but later rows need {order or 'mixed orders'}; set transactions.timestamp_format."
+                )
+            else:
+                self._orders[separator] = (order, True)
+                result[separator] = order
+        return result
+
+
+def parse_timestamps(
+    values: pd.Series, timestamp_format: str | None, described: str, orders: DayMonthOrders | None = None
+) -> tuple[pd.Series, np.ndarray]:
     """datetime64[ns] values (naive; time-zoned values are converted to UTC) and the unparseable mask.
 
     Without a format: datetime cells are used as they are, numbers are read as Excel serial days,
     YYYYMMDD or Unix epochs by their magnitude, and text cell by cell by its shape (see
     `_text_as_timestamps`), so a column mixing ISO, '03/01/2025 12:30' and '3 Jan 2025' loses no row.
-    The mask marks exactly the non-empty cells that did not parse.
+    The mask marks exactly the non-empty cells that did not parse. `orders` carries the day/month
+    reading order from chunk to chunk of one file.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         result, present = _naive(values), values.notna()
@@ -173,7 +212,7 @@ def parse_timestamps(values: pd.Series, timestamp_format: str | None, described:
         codes, distinct = _distinct(values)
         text = _stripped(distinct)
         if timestamp_format is None:
-            parsed = _text_as_timestamps(text)
+            parsed = _text_as_timestamps(text, orders, described)
         else:
             try:
                 parsed = _naive(pd.to_datetime(text, format=timestamp_format, errors="coerce", utc=True))
@@ -207,7 +246,7 @@ def _numbers_as_timestamps(numbers: pd.Series) -> pd.Series:
     return pd.Series(pd.NaT, index=numbers.index, dtype="datetime64[us]")
 
 
-def _text_as_timestamps(text: pd.Series) -> pd.Series:
+def _text_as_timestamps(text: pd.Series, orders: DayMonthOrders | None = None, described: str = "") -> pd.Series:
     """Distinct cleaned texts as timestamps, each by its own shape.
 
     - ISO 8601 ('2025-01-03', '2025-01-03T12:30:00+01:00') and year-first ('2025/01/03', '2025.01.03');
@@ -227,7 +266,8 @@ def _text_as_timestamps(text: pd.Series) -> pd.Series:
     positions = np.flatnonzero(text.notna().to_numpy())
     # Each shape takes the cells it matches out of the remaining ones, so a column of one shape pays
     # for one match (the usual case), and no cell is parsed twice.
-    for shape in (_iso_timestamps, _year_first_timestamps, _day_month_timestamps, _month_name_timestamps):
+    day_month = functools.partial(_day_month_timestamps, orders=orders, described=described)
+    for shape in (_iso_timestamps, _year_first_timestamps, day_month, _month_name_timestamps):
         if remaining.empty:
             break
         matched, values = shape(remaining)
@@ -273,8 +313,11 @@ def _day_month_orders(separators: pd.Series, day_first_only: pd.Series, month_fi
     return orders
 
 
-def _day_month_timestamps(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """Cells like '03/01/2025 12:30', read in their separator's order (see `_day_month_orders`)."""
+def _day_month_timestamps(
+    text: pd.Series, orders: DayMonthOrders | None = None, described: str = ""
+) -> tuple[np.ndarray, pd.Series]:
+    """Cells like '03/01/2025 12:30', read in their separator's order (see `_day_month_orders`), made
+    consistent with earlier chunks of the file by `orders`."""
     parts = text.str.extract(f"^{_DAY_MONTH_SHAPE}$")
     matched = parts["sep"].notna().to_numpy()
     text, parts = text[matched], parts[matched]
@@ -282,7 +325,11 @@ def _day_month_timestamps(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
     day_first_only = (first > 12) & (second <= 12)
     month_first_only = (second > 12) & (first <= 12)
     result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
-    for separator, order in _day_month_orders(parts["sep"], day_first_only, month_first_only).items():
+    decided = _day_month_orders(parts["sep"], day_first_only, month_first_only)
+    if orders is not None:
+        evidenced = set(parts["sep"][day_first_only | month_first_only].unique())
+        decided = orders.reconcile(decided, evidenced, described)
+    for separator, order in decided.items():
         rows = parts["sep"] == separator
         if order is not None:
             result[rows] = _parse_with(text[rows], _day_month_formats(order, separator))

@@ -21,6 +21,7 @@ CURRENT = "current"
 SETS = "sets"
 STAGING = ".staging"
 CACHE = "cache"
+ENGINE_SPILL = "engine_spill"  # inside cache/: where the analytical engine spills what exceeds its memory
 LEDGER = ".ledger"  # inside a run's staging: what each asset wrote
 TEMP_SUFFIX = ".segtmp"  # every temporary file the project writes ends so, and only those are cleaned up
 MACHINERY = frozenset({MANIFEST, CURRENT, SETS, STAGING, CACHE})

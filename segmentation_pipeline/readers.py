@@ -17,6 +17,8 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +27,7 @@ from python_calamine import CalamineError
 
 from segmentation_pipeline.cells import as_text
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.storage import atomic_path
+from segmentation_pipeline.storage import atomic_path, parquet_rows
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,11 @@ FALLBACK_ENCODINGS = ("utf-8", "cp1252", "latin-1")  # latin-1 decodes any byte,
 SNIFF_BYTES = 64 * 1024
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 WHITESPACE_SEPARATOR = r"\s+"
+# Files larger than this are read in chunks of CHUNK_ROWS rows (parquet: more rows than CHUNK_ROWS),
+# so a log of any size is read in bounded memory; smaller files are read whole.
+STREAM_TEXT_BYTES = 256 * 2**20
+CHUNK_ROWS = 1_000_000
+DECODE_BLOCK_BYTES = 16 * 2**20
 CACHE_FORMAT_VERSION = "1"  # bump when the parsed table's layout changes, so old cache files are ignored
 
 
@@ -85,6 +92,49 @@ def read_table(
     return table
 
 
+def iter_table_chunks(
+    path: str | Path,
+    read_options: dict | None = None,
+    encoding: str | None = None,
+    cache_dir: str | Path | None = None,
+    kind: str = "Transaction file",
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """`read_table` in consecutive chunks of at most `chunk_rows` rows, for files too large to hold.
+
+    A parquet file with more rows than `chunk_rows` (and no read_options) is read by row batches and a
+    delimited text file above STREAM_TEXT_BYTES with pandas' chunked reader; any other file is one
+    chunk, read by `read_table`. Every chunk carries the same read info in `attrs[READ_INFO_ATTR]`.
+    """
+    path = Path(path)
+    options = dict(read_options or {})
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES and not options and path.is_file() and _parquet_rows(path) > chunk_rows:
+        yield from _parquet_chunks(path, kind, chunk_rows)
+    elif suffix in TEXT_SUFFIXES and path.is_file() and path.stat().st_size > STREAM_TEXT_BYTES:
+        _check_read_options(path, options, kind)
+        yield from _text_chunks(path, options, encoding, kind, chunk_rows)
+    else:
+        yield read_table(path, options, encoding, cache_dir, kind)
+
+
+def _parquet_rows(path: Path) -> int:
+    try:
+        return parquet_rows(path)
+    except (ValueError, TypeError, OSError):
+        return 0  # not readable as parquet: `read_table` says so, naming the file
+
+
+def _parquet_chunks(path: Path, kind: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            chunk = batch.to_pandas()
+            chunk.attrs[READ_INFO_ATTR] = {"path": str(path), "format": "parquet", "chunk_rows": chunk_rows}
+            yield chunk
+    except (ValueError, TypeError, OSError) as exc:
+        raise InputDataError(f"{kind} '{path}' cannot be read as parquet (corrupt or truncated?): {exc}") from None
+
+
 def _reader_options(suffix: str) -> tuple[str, set[str]]:
     """(reader name, the keyword arguments `read_options` may give it) for a file suffix. The file
     argument is the reader's own business, and a text file's encoding has its own config key."""
@@ -122,6 +172,39 @@ def _closest_option(key: str, accepted: list[str]) -> str | None:
 
 def _read_text(path: Path, options: dict, encoding: str | None, kind: str) -> tuple[pd.DataFrame, dict]:
     """Delimited text, every cell read as text so ids like '00123' survive; map_columns parses types."""
+    encodings, reader_options, separator = _text_reading(path, options, encoding, kind)
+    rejected: list[str] = []
+    for candidate in encodings:
+        try:
+            with _text_errors(path, kind):
+                table = pd.read_csv(path, encoding=candidate, **reader_options)
+        except UnicodeError:
+            rejected.append(candidate)
+            continue
+        return table, _text_info(path, candidate, rejected, separator)
+    raise _undecodable(path, rejected, kind)
+
+
+def _text_chunks(path: Path, options: dict, encoding: str | None, kind: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A large delimited text file in chunks of `chunk_rows` rows, read as `_read_text` reads it whole.
+
+    The encoding is settled first by decoding the whole file in blocks (memory stays flat), so a chunk
+    far into the file cannot turn out undecodable after earlier chunks were used.
+    """
+    encodings, reader_options, separator = _text_reading(path, options, encoding, kind)
+    rejected = [candidate for candidate in encodings[:-1] if not _decodes(path, candidate)]
+    candidate = encodings[len(rejected)]
+    if len(encodings) == 1 and not _decodes(path, candidate):
+        raise _undecodable(path, [candidate], kind)
+    info = _text_info(path, candidate, rejected, separator)
+    with _text_errors(path, kind), pd.read_csv(path, encoding=candidate, chunksize=chunk_rows, **reader_options) as chunks:
+        for chunk in chunks:
+            chunk.attrs[READ_INFO_ATTR] = {"path": str(path), **info}
+            yield chunk
+
+
+def _text_reading(path: Path, options: dict, encoding: str | None, kind: str) -> tuple[tuple[str, ...], dict, str | None]:
+    """(encodings to try in order, pandas reader options, the separator) for a delimited text file."""
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
         whole_file = not handle.read(1)
@@ -143,24 +226,43 @@ def _read_text(path: Path, options: dict, encoding: str | None, kind: str) -> tu
         raise InputDataError(f"{kind} '{path}': read_options separator must be text, got {separator!r}.")
     if separator is None or (len(separator) > 1 and separator != WHITESPACE_SEPARATOR):
         options.setdefault("engine", "python")  # regex separators and pandas' own sniffing need it
-    reader_options = {"dtype": str, "keep_default_na": False, "na_values": [""], **options}
+    return encodings, {"dtype": str, "keep_default_na": False, "na_values": [""], **options}, separator
 
-    rejected: list[str] = []
-    for candidate in encodings:
-        try:
-            table = pd.read_csv(path, encoding=candidate, **reader_options)
-        except UnicodeError:
-            rejected.append(candidate)
-            continue
-        except pd.errors.EmptyDataError:
-            raise InputDataError(f"{kind} '{path}' has no data rows, only blank lines.") from None
-        except (pd.errors.ParserError, ValueError, TypeError, csv.Error) as exc:
-            raise InputDataError(f"{kind} '{path}' cannot be read as delimited text: {exc}") from None
-        note = f"'{path.name}' is not valid {' or '.join(rejected)} text; read it as {candidate}" if rejected else None
-        if note:
-            logger.warning(note)
-        return table, {"format": "text", "encoding": candidate, "encoding_note": note, "delimiter": separator}
-    raise InputDataError(
+
+@contextmanager
+def _text_errors(path: Path, kind: str) -> Iterator[None]:
+    """pandas' parse errors as one-line InputDataErrors naming the file (UnicodeError passes through)."""
+    try:
+        yield
+    except UnicodeError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise InputDataError(f"{kind} '{path}' has no data rows, only blank lines.") from None
+    except (pd.errors.ParserError, ValueError, TypeError, csv.Error) as exc:
+        raise InputDataError(f"{kind} '{path}' cannot be read as delimited text: {exc}") from None
+
+
+def _text_info(path: Path, encoding: str, rejected: list[str], separator: str | None) -> dict:
+    note = f"'{path.name}' is not valid {' or '.join(rejected)} text; read it as {encoding}" if rejected else None
+    if note:
+        logger.warning(note)
+    return {"format": "text", "encoding": encoding, "encoding_note": note, "delimiter": separator}
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(DECODE_BLOCK_BYTES):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeError:
+        return False
+    return True
+
+
+def _undecodable(path: Path, rejected: list[str], kind: str) -> InputDataError:
+    return InputDataError(
         f"{kind} '{path}' cannot be decoded as {' or '.join(rejected)}; "
         "give the file's encoding (e.g. cp1252), or none to try utf-8, cp1252 and latin-1."
     )

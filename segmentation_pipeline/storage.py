@@ -10,13 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -84,21 +83,85 @@ def write_parquet(df: pd.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
-def _with_common_encoding(tables: list[pa.Table]) -> list[pa.Table]:
-    """Dictionary-encode a text column in every part where any part has it dictionary-encoded.
+class PartitionedParquetWriter:
+    """Append row chunks to one parquet file per partition key (a month), without holding the table.
 
-    Month files written at different times may differ (plain text vs categorical); concatenation
-    needs one type per column.
+    A table too large for memory is written chunk by chunk: each chunk's rows go to their key's file
+    as a new row group. Files are written under temporary names and renamed into place by `close`, so
+    an interrupted write leaves no file that looks complete. Text columns are stored as dictionaries
+    with 32-bit indices whatever a chunk's categoricals used, so every chunk of a key has one schema;
+    a column whose type changes between chunks is an error naming the column.
     """
-    encoded = {f.name for t in tables for f in t.schema if pa.types.is_dictionary(f.type)}
-    result = []
-    for table in tables:
-        for name in encoded & set(table.column_names):
-            index = table.schema.get_field_index(name)
-            if not pa.types.is_dictionary(table.schema.field(index).type):
-                table = table.set_column(index, name, pc.dictionary_encode(table.column(index)))
-        result.append(table)
-    return result
+
+    def __init__(self, path_of: Callable[[str], Path]):
+        self._path_of = path_of
+        self._stack = ExitStack()
+        self._writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+        self.rows: dict[str, int] = {}
+
+    def write(self, key: str, frame: pd.DataFrame) -> None:
+        table = _uniform_dictionaries(pa.Table.from_pandas(_used_categories(frame), preserve_index=False))
+        if key not in self._writers:
+            temp = self._stack.enter_context(atomic_path(self._path_of(key)))
+            self._writers[key] = (pq.ParquetWriter(temp, table.schema), temp)
+            self.rows[key] = 0
+        writer, _ = self._writers[key]
+        if not table.schema.equals(writer.schema, check_metadata=False):
+            table = _conformed(table, writer.schema)
+        writer.write_table(table)
+        self.rows[key] += len(table)
+
+    def close(self) -> dict[str, int]:
+        """Finish every file and move it into place; rows written per key."""
+        for writer, _ in self._writers.values():
+            writer.close()
+        self._stack.close()
+        return dict(self.rows)
+
+    def abort(self) -> None:
+        """Drop every file being written (their temporary files are removed)."""
+        for writer, _ in self._writers.values():
+            writer.close()
+        self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> PartitionedParquetWriter:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _used_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    categorical = frame.select_dtypes("category").columns
+    if not len(categorical):
+        return frame
+    return frame.assign(**{c: frame[c].cat.remove_unused_categories() for c in categorical})
+
+
+def _uniform_dictionaries(table: pa.Table) -> pa.Table:
+    """Dictionary columns with int32 indices and string values, whichever width pandas chose."""
+    uniform = pa.dictionary(pa.int32(), pa.string())
+    for index, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and field.type != uniform:
+            table = table.set_column(index, field.name, table.column(index).cast(uniform))
+    return table
+
+
+def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` cast to the schema of the chunks already written (a column empty in one chunk may come
+    out as another type); different columns, or a column that cannot be cast, raise ValueError."""
+    if table.column_names != schema.names:
+        raise ValueError(f"chunk columns {table.column_names} differ from the first chunk's {schema.names}")
+    columns = []
+    for field, column in zip(schema, table.columns):
+        try:
+            columns.append(column.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ValueError(f"column '{field.name}' changes type between chunks ({column.type} vs {field.type}): {exc}") from None
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -110,12 +173,6 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as temp:
         pa_csv.write_csv(table, temp)
     return Path(path)
-
-
-def read_parquet_parts(paths: Iterable[Path], columns: list[str] | None = None) -> pd.DataFrame:
-    """Month files of one table concatenated in the given order, as one DataFrame."""
-    tables = _with_common_encoding([pq.read_table(path, columns=columns) for path in paths])
-    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
 def parquet_rows(path: Path) -> int:

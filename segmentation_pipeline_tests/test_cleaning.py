@@ -8,11 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmentation_pipeline.cells import month_of
 from segmentation_pipeline.retail.cleaning import REJECT_REASONS, CleaningRules, clean_transactions
 from segmentation_pipeline.readers import read_table
 from segmentation_pipeline.retail.sources import map_columns
-from segmentation_pipeline.storage import read_parquet_parts, write_parquet
 from segmentation_pipeline_tests.conftest import ONLINE_RETAIL_TRANSACTIONS
 
 AS_OF = "2026-01-01"  # the run's date: every test log lies before it
@@ -214,22 +212,6 @@ def test_cleaned_text_columns_are_categorical_and_synthesized_invoices_join_the_
     assert cleaned["invoice_id"].tolist() == ["9", "17850|2010-12-01T09:00:00", "17850|2010-12-01T09:00:00", "9"]
     assert cleaned["invoice_id"].cat.categories.is_unique and cleaned["invoice_id"].notna().all()
     assert cleaned["description"].tolist()[:3] == ["mug", "mug", "cup"] and pd.isna(cleaned["description"].iloc[3])
-
-
-def test_months_stored_apart_read_back_as_one_table(tmp_path):
-    """Per-month files hold different categories; read together they give the same rows and values."""
-    rows = [(str(i), f"C{i % 3}", f"2010-{1 + i % 3:02d}-0{1 + i}", "1", "2", f"item {i % 4}") for i in range(8)]
-    cleaned = clean_transactions(raw_table(rows), as_of=AS_OF).cleaned
-    months = month_of(cleaned["timestamp"])
-    paths = []
-    for month in sorted(months.unique()):
-        part = cleaned[(months == month).to_numpy()]
-        own_categories = {c: part[c].cat.remove_unused_categories() for c in ("customer_id", "description")}
-        paths.append(write_parquet(part.assign(**own_categories), tmp_path / f"{month}.parquet"))
-    back = read_parquet_parts(paths).sort_values("source_row", ignore_index=True)
-    assert isinstance(back["customer_id"].dtype, pd.CategoricalDtype)
-    for column in ("customer_id", "invoice_id", "description", "amount"):
-        assert back[column].tolist() == cleaned[column].tolist()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from segmentation_pipeline.retail.features import (
     BASIC_NUMERIC_FEATURES,
     DAYS_PER_MONTH,
     basic_features,
-    class_columns,
+    class_spend,
     department_columns,
     enriched_features,
     is_basic_feature,
@@ -103,19 +103,25 @@ def test_log_without_departments_or_quantities():
     assert features.loc["A", "avg_order_value"] == pytest.approx(22.5)
 
 
-def test_enriched_class_country_and_products():
+def test_enriched_country_and_products():
     basic = basic_features(LOG, compute_rfm(LOG))
     enriched = enriched_features(LOG, basic)
     assert enriched["customer_id"].tolist() == basic["customer_id"].tolist()
     pd.testing.assert_frame_equal(enriched[basic.columns], basic)
     enriched = enriched.set_index("customer_id")
-    assert class_columns(enriched) == {name: f"class_value:{name}" for name in ("Decor", "Kitchen", "Tools")}
-    assert enriched.loc["A", "class_value:Kitchen"] == pytest.approx(20.0)
-    assert enriched.loc["A", "class_value:Decor"] == pytest.approx(20.0)
-    assert enriched.loc["B", "class_value:Kitchen"] == pytest.approx(12.0)
+    assert not any(column.startswith("class_value:") for column in enriched.columns)
     assert enriched.loc["A", "distinct_products"] == 2 and enriched.loc["B", "distinct_products"] == 1
     assert enriched.loc["B", "country"] == "Germany"
     assert not any(column.startswith("true_") for column in enriched.columns)
+
+
+def test_class_spend_is_long_purchases_only_and_only_of_the_given_customers():
+    spend = class_spend(LOG, pd.Series(["A", "B"]))
+    assert list(spend.columns) == ["customer_id", "product_class", "value"]
+    as_dict = {(row.customer_id, row.product_class): row.value for row in spend.itertuples()}
+    # A's Tools return and B's Kitchen return are not purchases; C (returns only) is not a given customer
+    assert as_dict == {("A", "Decor"): 20.0, ("A", "Kitchen"): 20.0, ("A", "Tools"): 5.0, ("B", "Kitchen"): 12.0}
+    assert class_spend(LOG.drop(columns="product_class"), pd.Series(["A"])).empty
 
 
 def test_country_majority_wins_and_ties_go_to_the_first_name():

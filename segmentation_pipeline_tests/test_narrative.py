@@ -72,7 +72,8 @@ def test_unreachable_endpoint_raises_narrative_error():
 
 PERSONA_STAGE = [
     "raw_transactions", "ground_truth_customers", "cleaned_transactions", "rejected_transactions", "rfm",
-    "customer_features_basic", "customer_features_enriched", "kmeans", "kmeans_profile", "kmeans_personas",
+    "customer_features_basic", "customer_features_enriched", "customer_class_spend", "kmeans", "kmeans_profile",
+    "kmeans_personas",
 ]
 
 

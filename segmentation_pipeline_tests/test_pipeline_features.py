@@ -15,6 +15,7 @@ FEATURE_STAGE = [
     "rfm",
     "customer_features_basic",
     "customer_features_enriched",
+    "customer_class_spend",
 ]
 
 

@@ -26,7 +26,7 @@ def test_full_graph_materializes_and_every_check_passes(tmp_path):
     assert outcome.failed_checks == [] and outcome.warnings == [] and outcome.errors == []
     graph = definitions.resolve_asset_graph()
     all_assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert outcome.assets == len(all_assets) == 40  # 33 retail + persona_texts, 7 leads
+    assert outcome.assets == len(all_assets) == 41  # 34 retail + persona_texts, 7 leads
     # Every asset check of the graph ran once and passed, blocking or not.
     evaluations = instance.get_records_for_run(outcome.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     evaluated = {(r.event_log_entry.dagster_event.event_specific_data.asset_key.to_user_string(),

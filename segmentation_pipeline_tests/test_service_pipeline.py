@@ -20,7 +20,7 @@ FAST_CLUSTERING = {"k_max": 5, "bootstraps": 2, "autoencoder_epochs": 10}
 # Everything the service reads (features, every method, the comparison, every method's personas).
 SERVED_STAGE = [
     "raw_transactions", "ground_truth_customers", "cleaned_transactions", "rejected_transactions", "rfm",
-    "customer_features_basic", "customer_features_enriched", *METHOD_NAMES, "method_comparison",
+    "customer_features_basic", "customer_features_enriched", "customer_class_spend", *METHOD_NAMES, "method_comparison",
     *(f"{method}_profile" for method in METHOD_NAMES), *(f"{method}_personas" for method in METHOD_NAMES),
 ]
 

@@ -2,7 +2,13 @@
 import pandas as pd
 import pytest
 
-from segmentation_pipeline.storage import atomic_path, atomic_write_text, read_parquet_parts, write_csv, write_parquet
+from segmentation_pipeline.storage import (
+    PartitionedParquetWriter,
+    atomic_path,
+    atomic_write_text,
+    write_csv,
+    write_parquet,
+)
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path):
@@ -31,10 +37,38 @@ def test_csv_round_trips_with_times_to_the_second(tmp_path):
     assert back["seen"].tolist() == [pd.Timestamp("2025-01-02 03:04:05"), pd.Timestamp("2025-02-01")]
 
 
-def test_month_parts_keep_only_used_categories_and_mix_with_plain_text(tmp_path):
+def test_month_parts_keep_only_used_categories(tmp_path):
     ids = pd.Categorical(["a", "b", "c"], categories=[f"id{i}" for i in range(10_000)] + ["a", "b", "c"])
     frame = pd.DataFrame({"customer_id": ids, "month": ["2025-01", "2025-01", "2025-02"]})
     first = write_parquet(frame[frame.month == "2025-01"], tmp_path / "2025-01.parquet")
     assert list(pd.read_parquet(first)["customer_id"].cat.categories) == ["a", "b"]
-    second = write_parquet(pd.DataFrame({"customer_id": ["c"], "month": ["2025-02"]}), tmp_path / "2025-02.parquet")
-    assert read_parquet_parts([first, second])["customer_id"].astype(str).tolist() == ["a", "b", "c"]
+
+
+def test_partitioned_writer_appends_chunks_whatever_their_categories(tmp_path):
+    """Chunks of one key may come with other categories and code widths (int8 vs int16): one file, one schema."""
+    small = pd.DataFrame({"id": pd.Categorical(["a", "b"]), "n": [1, 2]})
+    wide = pd.DataFrame({"id": pd.Categorical(["c"], categories=[f"x{i}" for i in range(300)] + ["c"]), "n": [3]})
+    with PartitionedParquetWriter(lambda key: tmp_path / f"{key}.parquet") as writer:
+        writer.write("2025-01", small)
+        writer.write("2025-01", wide)
+        writer.write("2025-02", wide)
+    assert writer.rows == {"2025-01": 3, "2025-02": 1}
+    back = pd.read_parquet(tmp_path / "2025-01.parquet")
+    assert back["id"].astype(str).tolist() == ["a", "b", "c"] and back["n"].tolist() == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2025-01.parquet", "2025-02.parquet"]
+
+
+def test_partitioned_writer_leaves_nothing_when_the_step_fails(tmp_path):
+    with pytest.raises(RuntimeError), PartitionedParquetWriter(lambda key: tmp_path / f"{key}.parquet") as writer:
+        writer.write("2025-01", pd.DataFrame({"n": [1]}))
+        raise RuntimeError("the step failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_partitioned_writer_names_a_column_that_changes_type(tmp_path):
+    with pytest.raises(ValueError, match="column 'n' changes type"), PartitionedParquetWriter(
+        lambda key: tmp_path / f"{key}.parquet"
+    ) as writer:
+        writer.write("k", pd.DataFrame({"n": [1]}))
+        writer.write("k", pd.DataFrame({"n": ["not a number"]}))
+    assert list(tmp_path.iterdir()) == []

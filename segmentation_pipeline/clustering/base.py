@@ -37,6 +37,7 @@ DEFAULT_FEATURES = (
 # scale comparable to the other features before standard scaling.
 DEFAULT_LOG1P_FEATURES = ("frequency", "monetary", "avg_order_value")
 NOISE_HANDLING = ("nearest", "keep")
+ASSIGN_CHUNK_ROWS = 200_000  # customers assigned at a time
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
@@ -62,8 +63,11 @@ class ClusteringSettings:
         lie within k_min..k_max so that a typo in the bounds or in k cannot pass unnoticed.
     seed: drives every random choice (samples, initialisations, bootstraps); same data + seed ->
         same labels and metrics.
-    selection_sample_size: customers the candidate models are fitted on when choosing k; the final
-        model is then fitted on everyone.
+    selection_sample_size: customers the candidate models are fitted on when choosing k.
+    fit_sample_size: customers the final model is fitted on (everyone up to this many); every
+        customer is then assigned, in chunks. Fitting cost stays flat as the customer base grows,
+        the quality metrics are measured on the same sample, and the bootstraps always judge a
+        model fitted on the same number of customers, so stability reads alike at any scale.
     silhouette_sample_size: the fixed random sample (derived from seed and n only, so identical for
         every method) on which silhouette is computed, for choosing k and as a metric.
     bootstraps / bootstrap_sample_size: refits on resamples (with replacement, capped) whose
@@ -108,6 +112,7 @@ class ClusteringSettings:
     k_max: int = 10
     seed: int = 42
     selection_sample_size: int = 20_000
+    fit_sample_size: int = 50_000
     silhouette_sample_size: int = 4_000
     bootstraps: int = 10
     bootstrap_sample_size: int = 5_000
@@ -162,6 +167,7 @@ class ClusteringSettings:
 SETTING_NAMES = tuple(f.name for f in fields(ClusteringSettings) if f.name != "overrides")
 _POSITIVE_COUNTS = (
     "selection_sample_size",
+    "fit_sample_size",
     "silhouette_sample_size",
     "bootstrap_sample_size",
     "kmeans_n_init",
@@ -246,6 +252,18 @@ class ClusterModel(ABC):
 
     @abstractmethod
     def assign(self, X: np.ndarray) -> Assignment: ...
+
+    def assign_in_chunks(self, X: np.ndarray, chunk_rows: int = ASSIGN_CHUNK_ROWS) -> Assignment:
+        """`assign` over consecutive chunks of X: the methods' temporaries (distance and membership
+        matrices, network activations) stay the size of one chunk however many customers there are."""
+        if len(X) <= chunk_rows:
+            return self.assign(X)
+        parts = [self.assign(X[start : start + chunk_rows]) for start in range(0, len(X), chunk_rows)]
+        memberships = None if parts[0].memberships is None else np.concatenate([p.memberships for p in parts])
+        noise = None if parts[0].noise is None else np.concatenate([p.noise for p in parts])
+        return Assignment(
+            np.concatenate([p.labels for p in parts]), memberships, np.concatenate([p.confidence for p in parts]), noise
+        )
 
 
 @dataclass

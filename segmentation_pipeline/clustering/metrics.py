@@ -63,7 +63,8 @@ class SilhouetteScorer:
 
 
 def quality_metrics(X: np.ndarray, labels: np.ndarray, silhouette: float | None) -> dict:
-    """Silhouette (sampled, given), Davies-Bouldin and Calinski-Harabasz (all customers)."""
+    """Silhouette (sampled, given), Davies-Bouldin and Calinski-Harabasz (of the rows given: the
+    customers the model was fitted on, all of them up to `fit_sample_size`)."""
     separable = 2 <= len(np.unique(labels)) <= len(labels) - 1
     return {
         "silhouette": silhouette,

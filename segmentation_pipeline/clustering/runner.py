@@ -112,8 +112,9 @@ def run_method(
         sampled = sample_rows(len(X), settings.silhouette_sample_size, settings.seed)
         silhouette = SilhouetteScorer(X[sampled])
         selection = select_k(implementation, X, settings, silhouette)
-        model = implementation.fit(X, selection.k, settings, settings.seed)
-        raw = model.assign(X)
+        fitted_rows = sample_rows(len(X), settings.fit_sample_size, settings.seed)
+        model = implementation.fit(X if len(fitted_rows) == len(X) else X[fitted_rows], selection.k, settings, settings.seed)
+        raw = model.assign_in_chunks(X)
         params = {
             "k": model.n_clusters,
             "k_source": selection.source,
@@ -122,6 +123,7 @@ def run_method(
             "seed": settings.seed,
             "feature_set": feature_set,
             "selection_sample_size": min(len(X), settings.selection_sample_size),
+            "fit_sample_size": len(fitted_rows),
             "silhouette_sample_size": len(sampled),
             "bootstraps": settings.bootstraps,
             "bootstrap_sample_size": min(len(X), settings.bootstrap_sample_size),
@@ -139,7 +141,7 @@ def run_method(
         assignment = bundle.publish(raw)
         labels = assignment.labels
         metrics = {
-            **quality_metrics(X, labels, silhouette.score(labels[sampled])),
+            **quality_metrics(X[fitted_rows], labels[fitted_rows], silhouette.score(labels[sampled])),
             **bootstrap_stability(implementation, X, selection.k, labels, settings),
         }
         diagnostics = implementation.diagnostics(

@@ -8,13 +8,14 @@ import pandas as pd
 ROW_UNIT = "row_unit"  # what a row of the asset's table is (rows, charts, personas, ...), for people
 
 
-def table_metadata(df: pd.DataFrame, files: list[str], unit: str = "rows") -> dict:
+def table_metadata(df: pd.DataFrame, files: list[str], unit: str = "rows", rows: int | None = None) -> dict:
     """Row count, column schema and the files written (paths relative to the output folder); `unit`
     says what a row is when it is not a data row (a chart, a persona), so the CLI's progress line
-    reads "4 charts", not "4 rows"."""
+    reads "4 charts", not "4 rows". A table written in chunks passes its schema as `df` (no rows
+    needed) and its row count as `rows`."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name=str(c), type=str(t)) for c, t in df.dtypes.items()])
     return {
-        "dagster/row_count": dg.MetadataValue.int(len(df)),
+        "dagster/row_count": dg.MetadataValue.int(len(df) if rows is None else rows),
         "dagster/column_schema": schema,
         "files": dg.MetadataValue.json(list(files)),
         ROW_UNIT: unit,

@@ -28,8 +28,7 @@ from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.narrative import NarrativeError, request_narrative
 from segmentation_pipeline.orchestration.metadata import table_metadata
 from segmentation_pipeline.publication import OutputFolder, RunStaging
-from segmentation_pipeline.retail.transactions import MONTH_COLUMN
-from segmentation_pipeline.storage import atomic_path, read_parquet_parts, write_parquet
+from segmentation_pipeline.storage import atomic_path, write_parquet
 
 
 @lru_cache(maxsize=8)
@@ -125,7 +124,8 @@ class _StagingIOManager(dg.ConfigurableIOManagerFactory):
 
 
 class _TableIO(dg.IOManager):
-    """DataFrames as parquet; monthly assets as one file per month, any range of months per step."""
+    """DataFrames as parquet, one file per asset (monthly transaction tables are written by their
+    steps themselves: `orchestration.monthly`)."""
 
     def __init__(self, settings: PipelineSettings, run_id: str | None):
         self.settings, self.run_id = settings, run_id
@@ -133,31 +133,13 @@ class _TableIO(dg.IOManager):
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         staging = self.settings.staging(self.run_id)
         name = context.asset_key.to_user_string()
-        if not context.has_asset_partitions:
-            relative = layout.table(name)
-            write_parquet(obj, staging.path(relative))
-            staging.record(name, [relative], len(obj))
-            context.add_output_metadata(table_metadata(obj, [relative]))
-            return
-        by_month = dict(tuple(obj.groupby(MONTH_COLUMN, sort=False))) if len(obj) else {}
-        written, rows = [], {}
-        for month in context.asset_partition_keys:
-            part = by_month.get(month, obj.iloc[0:0])
-            relative = layout.month_table(name, month)
-            write_parquet(part, staging.path(relative))
-            staging.record(name, [relative], len(part), partition=month)
-            written.append(relative)
-            rows[month] = len(part)
-        metadata = table_metadata(obj, written)
-        metadata["rows_per_month"] = dg.MetadataValue.json(rows)
-        context.add_output_metadata(metadata)
+        relative = layout.table(name)
+        write_parquet(obj, staging.path(relative))
+        staging.record(name, [relative], len(obj))
+        context.add_output_metadata(table_metadata(obj, [relative]))
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        name = context.asset_key.to_user_string()
-        if context.has_asset_partitions:
-            months = context.asset_partition_keys
-            return read_parquet_parts([self.settings.locate(layout.month_table(name, m), self.run_id) for m in months])
-        return pd.read_parquet(self.settings.locate(layout.table(name), self.run_id))
+        return pd.read_parquet(self.settings.locate(layout.table(context.asset_key.to_user_string()), self.run_id))
 
 
 class TableIOManager(_StagingIOManager):

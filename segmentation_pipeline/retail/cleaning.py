@@ -179,6 +179,41 @@ def rejected_reasons_summary(
     return summary
 
 
+def merged_reasons_summary(
+    parts: list[list[RejectedReason]], raw_rows: int, examples: int = EXAMPLES_PER_CHECK
+) -> list[RejectedReason]:
+    """`rejected_reasons_summary` of a table from the summaries of its consecutive parts (months):
+    rows add up, shares are of all `raw_rows`, examples are the first distinct ones in part order."""
+    rows: dict[str, int] = {}
+    found: dict[str, list[str]] = {}
+    for part in parts:
+        for reason in part:
+            rows[reason.reason] = rows.get(reason.reason, 0) + reason.rows
+            found.setdefault(reason.reason, []).extend(reason.examples)
+    order = sorted(rows, key=lambda reason: (-rows[reason], list(REJECT_REASONS).index(reason)))
+    return [
+        RejectedReason(
+            reason,
+            rows[reason],
+            rows[reason] / raw_rows if raw_rows else 0.0,
+            tuple(dict.fromkeys(found[reason]))[:examples],
+        )
+        for reason in order
+    ]
+
+
+def merged_amount_agreement(parts: list[AmountAgreement]) -> AmountAgreement:
+    """The amount agreement of a table from those of its consecutive parts (months)."""
+    if not parts:
+        return AmountAgreement()
+    return AmountAgreement(
+        sum(part.compared_rows for part in parts),
+        sum(part.disagreeing_rows for part in parts),
+        parts[0].tolerance,
+        tuple(example for part in parts for example in part.examples)[:EXAMPLES_PER_CHECK],
+    )
+
+
 def _described_row(row: pd.Series, columns: tuple[str, ...]) -> str:
     """"quantity=1; unit_price=1e+300"; a cell that did not parse shows the file's text from `parse_errors`."""
     parts = []

@@ -1,8 +1,8 @@
 """Customer feature tables built on top of the RFM table.
 
 `basic_features` feeds clustering and profiles; `enriched_features` adds descriptive columns
-(product classes, country, ground truth for synthetic data) used to read clusters, never to
-fit them. Every per-customer metric is a bincount over integer row -> customer positions,
+(country, product breadth, ground truth for synthetic data) and `class_spend` the spend per
+product class, used to read clusters, never to fit them. Every per-customer metric is a bincount over integer row -> customer positions,
 and category pivots are dense (customers x categories) bincounts, so the cost stays linear
 in the number of lines with no per-row Python or string work.
 """
@@ -22,7 +22,6 @@ from segmentation_pipeline.retail.rfm import (
 
 DEPT_VALUE_PREFIX = "dept_value:"
 DEPT_UNITS_PREFIX = "dept_units:"
-CLASS_VALUE_PREFIX = "class_value:"
 GROUND_TRUTH_PREFIX = "true_"
 DAYS_PER_MONTH = 365.25 / 12
 # What clustering can use: the numeric columns `basic_features` makes (the clustering input), plus its
@@ -50,11 +49,6 @@ def prefixed_columns(df: pd.DataFrame, prefix: str) -> dict[str, str]:
 def department_columns(df: pd.DataFrame) -> dict[str, str]:
     """Department name -> its `dept_value:` (gross purchase revenue) column."""
     return prefixed_columns(df, DEPT_VALUE_PREFIX)
-
-
-def class_columns(df: pd.DataFrame) -> dict[str, str]:
-    """Product class name -> its `class_value:` (gross purchase revenue) column."""
-    return prefixed_columns(df, CLASS_VALUE_PREFIX)
 
 
 def _row_positions(cleaned: pd.DataFrame, customer_ids: pd.Series) -> np.ndarray:
@@ -130,26 +124,46 @@ def _with_columns(df: pd.DataFrame, columns: dict[str, object], blocks: list[pd.
 
 
 def basic_features(cleaned: pd.DataFrame, rfm: pd.DataFrame) -> pd.DataFrame:
-    """RFM columns plus order, tenure, return, unit and per-department spend features.
+    """RFM columns plus order, tenure, return, unit and per-department spend features (see
+    `assembled_basic`), from a cleaned log held in memory."""
+    require_columns(cleaned, ("customer_id", "amount", "is_return"))
+    n_customers = len(rfm)
+    is_return = cleaned["is_return"].to_numpy(dtype=bool)
+    positions = _row_positions(cleaned, rfm["customer_id"])
+    purchase_positions = np.where(is_return, n_customers, positions)
+    units = _units(cleaned)
+    measures = {DEPT_VALUE_PREFIX: cleaned["amount"].to_numpy(dtype=np.float64)}
+    if units is not None:
+        measures[DEPT_UNITS_PREFIX] = units
+    blocks = []
+    if "department" in cleaned.columns:
+        blocks = _category_pivot(cleaned, "department", purchase_positions, n_customers, measures)
+    return assembled_basic(
+        rfm,
+        returns_count=_per_customer(positions[is_return], n_customers),
+        units=None if units is None else _per_customer(purchase_positions, n_customers, units),
+        department_blocks=blocks,
+    )
+
+
+def assembled_basic(
+    rfm: pd.DataFrame, returns_count: np.ndarray, units: np.ndarray | None, department_blocks: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """The basic feature table from the RFM table and per-customer sums of the log (in RFM's order):
+    return lines, units bought (None when the log has no quantities) and the `dept_value:` /
+    `dept_units:` blocks. Shared by `basic_features` and the out-of-core engine (`aggregates`).
 
     Tenure is measured from the first purchase to the RFM reference date (recovered as last
     purchase date + recency_days), so features and RFM always share one reference. Return
     rate is returned value / gross purchase value, clipped to [0, 1] because returns of goods
     bought before the log started can exceed what the log shows as bought.
     """
-    require_columns(cleaned, ("customer_id", "amount", "is_return"))
     n_customers = len(rfm)
-    is_return = cleaned["is_return"].to_numpy(dtype=bool)
-    positions = _row_positions(cleaned, rfm["customer_id"])
-    purchase_positions = np.where(is_return, n_customers, positions)
-    amount = cleaned["amount"].to_numpy(dtype=np.float64)
-
     monetary = rfm["monetary"].to_numpy(dtype=np.float64)
     returned_value = monetary - rfm["monetary_net"].to_numpy(dtype=np.float64)
     reference = rfm["last_purchase"].dt.normalize() + pd.to_timedelta(rfm["recency_days"], unit="D")
     tenure_months = ((reference - rfm["first_purchase"]) / pd.Timedelta(days=1)).to_numpy() / DAYS_PER_MONTH
     frequency = rfm["frequency"].to_numpy(dtype=np.float64)
-
     columns: dict[str, object] = {
         "avg_order_value": monetary / frequency,
         "orders_per_month": frequency / np.maximum(tenure_months, 1.0),
@@ -157,17 +171,19 @@ def basic_features(cleaned: pd.DataFrame, rfm: pd.DataFrame) -> pd.DataFrame:
         "return_rate": np.clip(
             np.divide(returned_value, monetary, out=np.zeros(n_customers), where=monetary > 0), 0.0, 1.0
         ),
-        "returns_count": _per_customer(positions[is_return], n_customers).astype(np.int64),
+        "returns_count": np.asarray(returns_count).astype(np.int64),
     }
-    units = _units(cleaned)
-    measures = {DEPT_VALUE_PREFIX: amount}
     if units is not None:
-        columns["units"] = _per_customer(purchase_positions, n_customers, units)
-        measures[DEPT_UNITS_PREFIX] = units
-    blocks = []
-    if "department" in cleaned.columns:
-        blocks = _category_pivot(cleaned, "department", purchase_positions, n_customers, measures)
-    return _with_columns(rfm, columns, blocks)
+        columns["units"] = np.asarray(units, dtype=np.float64)
+    return _with_columns(rfm, columns, department_blocks)
+
+
+def department_blocks(departments: list[str], value: np.ndarray, units: np.ndarray | None) -> list[pd.DataFrame]:
+    """The `dept_value:` (and `dept_units:`) column blocks from customers x departments matrices."""
+    blocks = [pd.DataFrame(value, columns=[f"{DEPT_VALUE_PREFIX}{name}" for name in departments], copy=False)]
+    if units is not None:
+        blocks.append(pd.DataFrame(units, columns=[f"{DEPT_UNITS_PREFIX}{name}" for name in departments], copy=False))
+    return blocks
 
 
 def _most_frequent_country(cleaned: pd.DataFrame, positions: np.ndarray, n_customers: int) -> pd.Series:
@@ -194,30 +210,63 @@ def _ground_truth(customers: pd.DataFrame, customer_ids: pd.Series) -> pd.DataFr
 def enriched_features(
     cleaned: pd.DataFrame, basic: pd.DataFrame, customers: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Basic features plus descriptive columns: class spend, country, product breadth, ground truth.
-
-    Each addition appears only when its source column (product_class, country, product_id)
-    or the ground-truth table exists, so real logs without them still work.
-    """
+    """Basic features plus descriptive columns (see `assembled_enriched`), from a cleaned log held in memory."""
     require_columns(cleaned, ("customer_id", "amount", "is_return"))
     n_customers = len(basic)
     is_return = cleaned["is_return"].to_numpy(dtype=bool)
     positions = _row_positions(cleaned, basic["customer_id"])
     purchase_positions = np.where(is_return, n_customers, positions)
-
-    columns: dict[str, object] = {}
-    blocks = []
-    if "product_class" in cleaned.columns:
-        measures = {CLASS_VALUE_PREFIX: cleaned["amount"].to_numpy(dtype=np.float64)}
-        blocks += _category_pivot(cleaned, "product_class", purchase_positions, n_customers, measures)
-    if "country" in cleaned.columns:
-        columns["country"] = _most_frequent_country(cleaned, positions, n_customers)
+    country = _most_frequent_country(cleaned, positions, n_customers) if "country" in cleaned.columns else None
+    distinct_products = None
     if "product_id" in cleaned.columns:
         product_codes, _ = factorize_column(cleaned, "product_id")
         kept = (purchase_positions < n_customers) & (product_codes >= 0)
-        columns["distinct_products"] = distinct_counts(
-            purchase_positions[kept], product_codes[kept], n_customers
-        ).astype(np.int64)
-    if customers is not None:
-        blocks.append(_ground_truth(customers, basic["customer_id"]))
+        distinct_products = distinct_counts(purchase_positions[kept], product_codes[kept], n_customers)
+    return assembled_enriched(basic, country, distinct_products, customers)
+
+
+def assembled_enriched(
+    basic: pd.DataFrame,
+    country: pd.Series | None,
+    distinct_products: np.ndarray | None,
+    customers: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Basic features plus descriptive columns: home country, product breadth, ground truth.
+
+    Each addition appears only when its source column (country, product_id) or the ground-truth
+    table exists, so real logs without them still work. Spend per product class is the separate
+    long table `class_spend`: hundreds of classes as columns would multiply the table's size.
+    Shared by `enriched_features` and the out-of-core engine (`aggregates`).
+    """
+    columns: dict[str, object] = {}
+    if country is not None:
+        columns["country"] = country
+    if distinct_products is not None:
+        columns["distinct_products"] = np.asarray(distinct_products).astype(np.int64)
+    blocks = [] if customers is None else [_ground_truth(customers, basic["customer_id"])]
     return _with_columns(basic, columns, blocks)
+
+
+CLASS_SPEND_COLUMNS = ("customer_id", "product_class", "value")
+
+
+def class_spend(cleaned: pd.DataFrame, customer_ids: pd.Series) -> pd.DataFrame:
+    """Gross purchase revenue per customer (of `customer_ids`) and product class, one row per pair the
+    customer bought, sorted by customer and class; empty when the log has no product classes."""
+    if "product_class" not in cleaned.columns:
+        return empty_class_spend()
+    purchases = cleaned.loc[~cleaned["is_return"].to_numpy(dtype=bool) & cleaned["product_class"].notna().to_numpy()]
+    purchases = purchases[purchases["customer_id"].astype(str).isin(set(pd.Series(customer_ids).astype(str)))]
+    spend = (
+        purchases.assign(customer_id=purchases["customer_id"].astype(str), product_class=purchases["product_class"].astype(str))
+        .groupby(["customer_id", "product_class"], sort=True, observed=True)["amount"]
+        .sum()
+        .rename("value")
+        .reset_index()
+    )
+    return spend.astype({"customer_id": "str", "product_class": "str", "value": np.float64})
+
+
+def empty_class_spend() -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": pd.Series(dtype="str"), "product_class": pd.Series(dtype="str"),
+                         "value": pd.Series(dtype=np.float64)})

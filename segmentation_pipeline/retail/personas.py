@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.retail.features import CLASS_VALUE_PREFIX, DEPT_VALUE_PREFIX
+from segmentation_pipeline.retail.features import DEPT_VALUE_PREFIX
 
 FEATURES_TABLE = "customer_features_enriched"
 
@@ -93,7 +93,7 @@ REQUIRED_COLUMNS = (
     "return_rate",
     "segment",
 )
-# Optional columns used when present (besides dept_value:* and class_value:*).
+# Optional columns used when present (besides dept_value:*).
 OPTIONAL_COLUMNS = ("tenure_months", "r_score", "f_score", "m_score", "country", "true_persona")
 ALIGNED_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 
@@ -185,12 +185,16 @@ def tier_for(value_index: float, thresholds: dict[str, float] = VALUE_TIER_THRES
     return min(thresholds.items(), key=lambda item: item[1])[0]
 
 
-def build_personas(result, features: pd.DataFrame) -> dict:
-    """JSON-ready personas of one clustering result, ranked by revenue share (rank 1 = most valuable)."""
+def build_personas(result, features: pd.DataFrame, class_spend: pd.DataFrame | None = None) -> dict:
+    """JSON-ready personas of one clustering result, ranked by revenue share (rank 1 = most valuable).
+
+    `class_spend` is purchase revenue per cluster (rows) and product class (columns), e.g.
+    `aggregates.class_spend_by_cluster`; without it the personas list no top classes.
+    """
     frame = aligned_features(result, features)
     clusters = _cluster_table(frame, getattr(result, "noise", None))
     departments = _share_table(frame, DEPT_VALUE_PREFIX)
-    classes = _share_table(frame, CLASS_VALUE_PREFIX)
+    classes = None if class_spend is None or class_spend.empty else _shares_and_lift(class_spend)
     countries = _country_table(frame)
     behaviour = _behaviour_candidates(frame)
     truth = _truth_crosstab(frame)
@@ -341,8 +345,7 @@ def aligned_features(result, features: pd.DataFrame) -> pd.DataFrame:
             f"{FEATURES_TABLE}: column 'customer_id' lacks {len(unknown)} clustered customer(s), "
             f"e.g. {list(unknown[:3])}"
         )
-    columns = [c for c in features.columns
-               if c in ALIGNED_COLUMNS or c.startswith((DEPT_VALUE_PREFIX, CLASS_VALUE_PREFIX))]
+    columns = [c for c in features.columns if c in ALIGNED_COLUMNS or c.startswith(DEPT_VALUE_PREFIX)]
     frame = features[columns].take(positions).reset_index(drop=True)
     frame["cluster"] = np.asarray(result.labels).astype(int)
     return frame
@@ -390,7 +393,11 @@ def _share_table(frame: pd.DataFrame, prefix: str) -> dict[str, pd.DataFrame] | 
         return None
     values = frame[columns].fillna(0).clip(lower=0)
     values.columns = [c[len(prefix):] for c in columns]
-    by_cluster = values.groupby(frame["cluster"], sort=True).sum()
+    return _shares_and_lift(values.groupby(frame["cluster"], sort=True).sum())
+
+
+def _shares_and_lift(by_cluster: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Share of each column in each cluster's total (rows: clusters), and its lift over the overall share."""
     share = by_cluster.div(by_cluster.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0)
     overall_total = by_cluster.to_numpy().sum()
     overall = by_cluster.sum() / overall_total if overall_total > 0 else by_cluster.sum() * 0

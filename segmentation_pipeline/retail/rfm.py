@@ -155,11 +155,7 @@ def compute_rfm(cleaned: pd.DataFrame, reference_date: pd.Timestamp | None = Non
     """
     require_columns(cleaned, REQUIRED_COLUMNS)
     is_return = cleaned["is_return"].to_numpy(dtype=bool)
-    if is_return.all():
-        raise InputDataError(
-            f"{TABLE_NAME}: no purchase lines (column 'is_return' is true on all {len(is_return)} rows); "
-            "RFM needs at least one purchase"
-        )
+    require_purchases(int((~is_return).sum()), len(is_return))
     reference = reference_date_for(cleaned) if reference_date is None else pd.Timestamp(reference_date)
 
     codes, customer_ids = factorize_required(cleaned, "customer_id")
@@ -183,24 +179,47 @@ def compute_rfm(cleaned: pd.DataFrame, reference_date: pd.Timestamp | None = Non
     buyers = np.flatnonzero(frequency > 0)
     if not customer_ids.is_monotonic_increasing:  # sorted categories: code order is already id order
         buyers = buyers[customer_ids.take(buyers).argsort()]
-    last_purchase = last[buyers].view(timestamps.dtype)
-    reference_day = np.datetime64(reference.normalize().to_datetime64(), "D")
-    recency_days = (reference_day - last_purchase.astype("datetime64[D]")).astype(np.int64)
+    return scored_rfm(
+        customer_ids.take(buyers),
+        first[buyers].view(timestamps.dtype),
+        last[buyers].view(timestamps.dtype),
+        frequency[buyers],
+        monetary[buyers],
+        monetary_net[buyers],
+        reference,
+    )
 
-    frequency = frequency[buyers].astype(np.int64)
-    monetary = monetary[buyers]
+
+def scored_rfm(
+    customer_id,
+    first_purchase: np.ndarray,
+    last_purchase: np.ndarray,
+    frequency: np.ndarray,
+    monetary: np.ndarray,
+    monetary_net: np.ndarray,
+    reference_date: pd.Timestamp,
+) -> pd.DataFrame:
+    """The RFM table from per-customer totals (customers sorted by id, each with a purchase): recency,
+    scores and segment. Shared by `compute_rfm` and the out-of-core engine (`aggregates`), so both
+    score and name segments by the same code."""
+    first_purchase = np.asarray(first_purchase, dtype="datetime64[ns]")
+    last_purchase = np.asarray(last_purchase, dtype="datetime64[ns]")
+    reference_day = np.datetime64(pd.Timestamp(reference_date).normalize().to_datetime64(), "D")
+    recency_days = (reference_day - last_purchase.astype("datetime64[D]")).astype(np.int64)
+    frequency = np.asarray(frequency).astype(np.int64)
+    monetary = np.asarray(monetary, dtype=np.float64)
     r_score = quintile_scores(-recency_days)
     f_score = quintile_scores(frequency)
     m_score = quintile_scores(monetary)
     return pd.DataFrame(
         {
-            "customer_id": customer_ids.take(buyers),
-            "first_purchase": first[buyers].view(timestamps.dtype),
+            "customer_id": pd.Series(np.asarray(customer_id, dtype=object), dtype="str"),
+            "first_purchase": first_purchase,
             "last_purchase": last_purchase,
             "recency_days": recency_days,
             "frequency": frequency,
             "monetary": monetary,
-            "monetary_net": monetary_net[buyers],
+            "monetary_net": np.asarray(monetary_net, dtype=np.float64),
             "r_score": r_score,
             "f_score": f_score,
             "m_score": m_score,
@@ -209,3 +228,11 @@ def compute_rfm(cleaned: pd.DataFrame, reference_date: pd.Timestamp | None = Non
         },
         columns=RFM_COLUMNS,
     )
+
+
+def require_purchases(purchase_lines: int, rows: int) -> None:
+    if purchase_lines == 0:
+        raise InputDataError(
+            f"{TABLE_NAME}: no purchase lines (column 'is_return' is true on all {rows} rows); "
+            "RFM needs at least one purchase"
+        )

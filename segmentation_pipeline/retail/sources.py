@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from segmentation_pipeline.cells import (
     MAX_UNPARSEABLE_SHARE,
+    DayMonthOrders,
     as_text,
     clean_text,
     id_text,
@@ -53,37 +54,80 @@ def map_columns(
     row is kept; cells that cannot be parsed become NaN/NaT and are listed in that row's `parse_errors`.
     An unmapped column named like a canonical column is kept as `file:<name>`.
     """
-    mapping = _checked_mapping(df, columns, source)
-    if len(df) == 0:
-        raise InputDataError(f"'{source}' has no data rows.")
-    index = pd.RangeIndex(len(df))
-    parsed: dict[str, pd.Series] = {"source_row": pd.Series(np.arange(len(df), dtype=np.int64), index=index)}
-    unparseable: list[tuple[str, pd.Series, np.ndarray]] = []
-    for canonical, file_column in mapping.items():
-        values = df[file_column].reset_index(drop=True)
-        described = f"Column '{file_column}' (mapped to {canonical}) in '{source}'"
-        if canonical in NUMERIC_COLUMNS:
-            result, bad = parse_numbers(values)
-            _require_mostly_parsed(values, result, bad, described, "numbers")
-        elif canonical == "timestamp":
-            result, bad = parse_timestamps(values, timestamp_format, described)
-            _require_mostly_parsed(values, result, bad, described, "dates and times")
-        else:
-            sort = canonical not in UNSORTED_TEXT_COLUMNS
-            result, bad = (id_text(values, sort) if canonical in ID_COLUMNS else clean_text(values, sort)), None
-        parsed[canonical] = result
-        if bad is not None and bad.any():
-            unparseable.append((canonical, values, bad))
+    mapping = ChunkedMapping(columns, timestamp_format, source)
+    table = mapping.map(df)
+    mapping.finish()
+    return table
 
-    _require_values(parsed, mapping, source)
-    _require_several_customers(parsed["customer_id"], mapping["customer_id"], source)
-    parsed["parse_errors"] = _describe_parse_errors(unparseable, len(df))
-    raw = pd.DataFrame(parsed, index=index)
 
-    used = set(mapping.values())
-    kept = parquet_safe(df[[c for c in df.columns if c not in used]].reset_index(drop=True))
-    kept = kept.rename(columns=lambda name: f"file:{name}" if name in RESERVED_COLUMNS else name)
-    return pd.concat([raw, kept], axis=1)
+class ChunkedMapping:
+    """`map_columns` for a file read in consecutive chunks: each chunk is mapped as it comes, and the
+    checks about the file as a whole (no data rows, a required column without any value, fewer than
+    two customers) run in `finish`, over every chunk. `source_row` counts rows across chunks, and the
+    day/month order of dates carries from chunk to chunk (`cells.DayMonthOrders`)."""
+
+    def __init__(self, columns: Mapping[str, str | None], timestamp_format: str | None, source: str):
+        self.columns, self.timestamp_format, self.source = dict(columns), timestamp_format, source
+        self.rows = 0
+        self._mapping: dict[str, str] | None = None
+        self._filled: set[str] = set()  # canonical columns with at least one value so far
+        self._customers: list[str] = []  # up to MIN_CUSTOMERS distinct ids seen so far
+        self._orders = DayMonthOrders()
+
+    def map(self, df: pd.DataFrame) -> pd.DataFrame:
+        mapping = self._mapping = _checked_mapping(df, self.columns, self.source)
+        if len(df) == 0:
+            raise InputDataError(f"'{self.source}' has no data rows.")
+        index = pd.RangeIndex(len(df))
+        rows = np.arange(self.rows, self.rows + len(df), dtype=np.int64)
+        parsed: dict[str, pd.Series] = {"source_row": pd.Series(rows, index=index)}
+        unparseable: list[tuple[str, pd.Series, np.ndarray]] = []
+        for canonical, file_column in mapping.items():
+            values = df[file_column].reset_index(drop=True)
+            described = f"Column '{file_column}' (mapped to {canonical}) in '{self.source}'"
+            if canonical in NUMERIC_COLUMNS:
+                result, bad = parse_numbers(values)
+                _require_mostly_parsed(values, result, bad, described, "numbers")
+            elif canonical == "timestamp":
+                result, bad = parse_timestamps(values, self.timestamp_format, described, self._orders)
+                _require_mostly_parsed(values, result, bad, described, "dates and times")
+            else:
+                sort = canonical not in UNSORTED_TEXT_COLUMNS
+                result, bad = (id_text(values, sort) if canonical in ID_COLUMNS else clean_text(values, sort)), None
+            parsed[canonical] = result
+            if bad is not None and bad.any():
+                unparseable.append((canonical, values, bad))
+        self.rows += len(df)
+        self._filled.update(name for name, values in parsed.items() if values.notna().any())
+        if len(self._customers) < MIN_CUSTOMERS:
+            distinct = parsed["customer_id"].dropna().unique()[:MIN_CUSTOMERS]
+            self._customers = list(dict.fromkeys([*self._customers, *map(str, distinct)]))[:MIN_CUSTOMERS]
+        parsed["parse_errors"] = _describe_parse_errors(unparseable, len(df))
+        raw = pd.DataFrame(parsed, index=index)
+
+        used = set(mapping.values())
+        kept = parquet_safe(df[[c for c in df.columns if c not in used]].reset_index(drop=True))
+        kept = kept.rename(columns=lambda name: f"file:{name}" if name in RESERVED_COLUMNS else name)
+        return pd.concat([raw, kept], axis=1)
+
+    def finish(self) -> None:
+        """Checks about the whole file, once every chunk is mapped."""
+        if self.rows == 0 or self._mapping is None:
+            raise InputDataError(f"'{self.source}' has no data rows.")
+        mapping = self._mapping
+        revenue = ("quantity", "unit_price") if {"quantity", "unit_price"} <= mapping.keys() else ("amount",)
+        for canonical in REQUIRED_COLUMNS + revenue:
+            if canonical not in self._filled:
+                raise InputDataError(
+                    f"Column '{mapping[canonical]}' (mapped to {canonical}) in '{self.source}' is empty: "
+                    f"none of its {self.rows:,} cells has a value."
+                )
+        if len(self._customers) < MIN_CUSTOMERS:
+            example = f" ({self._customers[0]!r})" if self._customers else ""
+            raise InputDataError(
+                f"Column '{mapping['customer_id']}' (mapped to customer_id) in '{self.source}' has "
+                f"{len(self._customers)} distinct customer{example}; segmentation needs at least {MIN_CUSTOMERS} customers."
+            )
 
 
 def _checked_mapping(df: pd.DataFrame, columns: Mapping[str, str | None], source: str) -> dict[str, str]:
@@ -132,25 +176,6 @@ def _require_mostly_parsed(values: pd.Series, result: pd.Series, bad: np.ndarray
         raise InputDataError(
             f"{described} does not hold {kind}: {unparsed:,} of its {non_empty:,} non-empty cells "
             f"cannot be read as {kind}, e.g. {examples}."
-        )
-
-
-def _require_values(parsed: dict[str, pd.Series], mapping: dict[str, str], source: str) -> None:
-    revenue = ("quantity", "unit_price") if {"quantity", "unit_price"} <= mapping.keys() else ("amount",)
-    for canonical in REQUIRED_COLUMNS + revenue:
-        if parsed[canonical].isna().all():
-            raise InputDataError(
-                f"Column '{mapping[canonical]}' (mapped to {canonical}) in '{source}' is empty: "
-                f"none of its {len(parsed[canonical]):,} cells has a value."
-            )
-
-
-def _require_several_customers(customer_ids: pd.Series, file_column: str, source: str) -> None:
-    distinct = customer_ids.nunique()
-    if distinct < MIN_CUSTOMERS:
-        raise InputDataError(
-            f"Column '{file_column}' (mapped to customer_id) in '{source}' has {distinct} distinct customer "
-            f"({customer_ids.dropna().iloc[0]!r}); segmentation needs at least {MIN_CUSTOMERS} customers."
         )
 
 

@@ -10,7 +10,7 @@ customer or per line, which keeps ten million lines within seconds.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from segmentation_pipeline.errors import InputDataError
+from segmentation_pipeline.storage import PartitionedParquetWriter
 from segmentation_pipeline.yaml_data import read_yaml_model
 
 DEFAULT_PERSONAS_PATH = Path(__file__).parent / "personas.yml"
@@ -63,6 +64,7 @@ WEEKDAY_WEIGHTS = np.array([1.0, 1.05, 1.05, 1.1, 1.0, 0.9, 0.9])  # Monday firs
 FIRST_HOUR = 7  # orders come in from 07:00 to 21:59, busiest at lunch and in the evening
 HOUR_WEIGHTS = np.array([0.3, 0.6, 0.9, 1.0, 1.1, 1.3, 1.3, 1.1, 1.0, 1.0, 1.1, 1.3, 1.4, 1.1, 0.6])
 FIRST_INVOICE_NUMBER = 500001
+BLOCK_CUSTOMERS = 200_000  # customers generated at a time by `write_generated` (~4M lines, ~2 GB)
 CREDIT_NOTE_PREFIX = "C"  # as in the Online Retail export
 
 RfmSegment = Literal[
@@ -558,6 +560,16 @@ class SyntheticData:
 
 
 @dataclass(frozen=True)
+class Numbering:
+    """Where a generated log's customer and invoice numbers start. The blocks of a log generated in
+    blocks (`write_generated`) number on from each other, so ids stay unique across the whole log."""
+
+    first_customer: int = 0
+    total_customers: int | None = None  # sets the width of the ids (default: this block's customers)
+    first_invoice: int = FIRST_INVOICE_NUMBER
+
+
+@dataclass(frozen=True)
 class _Window:
     start: pd.Timestamp
     end: pd.Timestamp
@@ -585,6 +597,7 @@ def generate(
     *,
     dirty: bool = True,
     categorical: bool = False,
+    numbering: Numbering = Numbering(),
 ) -> SyntheticData:
     """Transactions and ground-truth customers for `customers` customers over `months` months.
 
@@ -606,8 +619,8 @@ def generate(
     returns = _draw_returns(tables, people, orders, lines, window, rng)
     log = _assemble(orders, lines, returns, dirty, rng)
     return SyntheticData(
-        _transactions_frame(log, people, tables, catalogue, categorical),
-        _customers_frame(people, tables, window),
+        _transactions_frame(log, people, tables, catalogue, categorical, numbering),
+        _customers_frame(people, tables, window, numbering),
     )
 
 
@@ -807,16 +820,16 @@ def _numbers_as_text(numbers: np.ndarray) -> pd.Series:
     return pd.Series(numbers).astype("str")
 
 
-def _customer_ids(count: int) -> pd.Series:
+def _customer_ids(count: int, numbering: Numbering) -> pd.Series:
     """Numeric ids of equal width (like the Online Retail export), so text order is numeric order."""
-    width = max(5, len(str(count)))
-    return _numbers_as_text(10**width + np.arange(count))
+    width = max(5, len(str(numbering.total_customers or count)))
+    return _numbers_as_text(10**width + numbering.first_customer + np.arange(count))
 
 
 def _transactions_frame(
-    log: dict, people: dict, tables: _PersonaTables, catalogue: _Catalogue, categorical: bool
+    log: dict, people: dict, tables: _PersonaTables, catalogue: _Catalogue, categorical: bool, numbering: Numbering
 ) -> pd.DataFrame:
-    invoice_numbers = _numbers_as_text(FIRST_INVOICE_NUMBER + log["event_rank"])
+    invoice_numbers = _numbers_as_text(numbering.first_invoice + log["event_rank"])
     invoice_ids = invoice_numbers.where(~log["is_credit_note"], CREDIT_NOTE_PREFIX + invoice_numbers)
     product = log["product"]
     product_class = product // catalogue.products_per_class
@@ -828,7 +841,7 @@ def _transactions_frame(
             "invoice_id": _text_column(log["event"], invoice_ids.array),
             "customer_id": _text_column(
                 np.where(log["known_customer"], customer, -1),
-                _customer_ids(len(people["persona"])).array,
+                _customer_ids(len(people["persona"]), numbering).array,
                 categorical,
             ),
             "timestamp": pd.Series(log["timestamp_ns"].astype("datetime64[ns]")),
@@ -846,8 +859,8 @@ def _transactions_frame(
     )
 
 
-def _customers_frame(people: dict, tables: _PersonaTables, window: _Window) -> pd.DataFrame:
-    customer_ids = _customer_ids(len(people["persona"]))
+def _customers_frame(people: dict, tables: _PersonaTables, window: _Window, numbering: Numbering) -> pd.DataFrame:
+    customer_ids = _customer_ids(len(people["persona"]), numbering)
     first, last = people["first_name"], people["last_name"]
     email = (
         _text_column(first, _email_part(tables.first_names))
@@ -886,6 +899,44 @@ def _customers_frame(people: dict, tables: _PersonaTables, window: _Window) -> p
 def _email_part(names: np.ndarray) -> np.ndarray:
     """Names as e-mail address parts: lower case, letters and digits only ("O'Brien" -> "obrien")."""
     return pd.Series(names).str.lower().str.replace(r"[^a-z0-9]", "", regex=True).to_numpy(dtype=object)
+
+
+def write_generated(
+    transactions_path: Path,
+    customers_path: Path,
+    customers: int,
+    months: int,
+    seed: int,
+    start_month: str = "2025-01",
+    block_customers: int = BLOCK_CUSTOMERS,
+) -> int:
+    """Generate a log of any size into two parquet files, `block_customers` customers at a time, so
+    memory stays that of one block; returns the number of transaction rows.
+
+    Up to `block_customers` customers this is exactly `generate` (same seed, same data). Larger logs are
+    independent blocks (seeds spawned from `seed`), each numbering its customers and invoices on from
+    the previous block: the log is invoice-ordered within a block, and the same arguments always give
+    the same files.
+    """
+    blocks = -(-customers // block_customers)
+    seeds = [seed] if blocks == 1 else [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(blocks)]
+    numbering, rows = Numbering(total_customers=customers), 0
+    with (
+        PartitionedParquetWriter(lambda _: Path(transactions_path)) as log_file,
+        PartitionedParquetWriter(lambda _: Path(customers_path)) as truth_file,
+    ):
+        for block, block_seed in enumerate(seeds):
+            size = min(block_customers, customers - block * block_customers)
+            data = generate(size, months, block_seed, start_month, numbering=numbering)
+            log_file.write("log", data.transactions)
+            truth_file.write("customers", data.customers)
+            rows += len(data.transactions)
+            numbering = replace(
+                numbering,
+                first_customer=numbering.first_customer + size,
+                first_invoice=numbering.first_invoice + int(data.transactions["invoice_id"].nunique()),
+            )
+    return rows
 
 
 def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:

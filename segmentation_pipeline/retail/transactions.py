@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from segmentation_pipeline.config import (
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.retail import sources, synthetic
 from segmentation_pipeline.retail.cleaning import transaction_months
-from segmentation_pipeline.storage import atomic_write_text, write_parquet
+from segmentation_pipeline.storage import atomic_write_text
 
 MONTH_COLUMN = "partition_month"
 SOURCE_FILE_COLUMN = "source_file"  # inbox data: which file a row came from (with `source_row`, its line)
@@ -94,24 +95,34 @@ def log_in_force(config: PipelineConfig) -> TransactionLog:
     return TransactionLog(config.transactions, (path,) if path else (), from_inbox=False)
 
 
-def load_raw(log: TransactionLog, cache_dir: Path, as_of: pd.Timestamp | str) -> RawTransactions:
-    """Read and map the log in force; every row is kept. `as_of` is the run's date (see cleaning)."""
+def iter_raw(log: TransactionLog, cache_dir: Path, as_of: pd.Timestamp | str) -> Iterator[pd.DataFrame]:
+    """The log in force as consecutive canonical raw chunks, each row with its month (MONTH_COLUMN).
+
+    Files are read in chunks (`readers.iter_table_chunks`), so a log of any size passes in bounded
+    memory; every row is kept. The checks about a file as a whole run after its last chunk.
+    `as_of` is the run's date (see cleaning).
+    """
     settings = log.settings
-    if log.synthetic:
-        data = _synthetic(settings, cache_dir)
-        identity = {name: (name if name in data.transactions.columns else None) for name in CANONICAL_COLUMNS}
-        table = sources.map_columns(data.transactions, identity, None, source="synthetic data")
-        return RawTransactions(_with_month(table, settings, as_of), log.label(), data.customers)
-    tables = [_mapped_file(settings, path, cache_dir) for path in log.files]
-    if log.from_inbox:
-        tables = [table.assign(**{SOURCE_FILE_COLUMN: path.name}) for table, path in zip(tables, log.files)]
-    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-    return RawTransactions(_with_month(table, settings, as_of), log.label(), None)
+    for path, columns, timestamp_format, source in _mapped_sources(log, cache_dir):
+        mapping = sources.ChunkedMapping(columns, timestamp_format, source)
+        for frame in readers.iter_table_chunks(path, settings.read_options, settings.encoding, cache_dir):
+            table = mapping.map(frame)
+            if log.from_inbox:
+                table[SOURCE_FILE_COLUMN] = path.name
+            yield _with_month(table, settings, as_of)
+        mapping.finish()
+
+
+def load_raw(log: TransactionLog, cache_dir: Path, as_of: pd.Timestamp | str) -> RawTransactions:
+    """The whole log in force as one raw table (`iter_raw`'s chunks together), for callers that hold it."""
+    chunks = list(iter_raw(log, cache_dir, as_of))
+    table = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    return RawTransactions(table, log.label(), ground_truth(log, cache_dir))
 
 
 def ground_truth(log: TransactionLog, cache_dir: Path) -> pd.DataFrame | None:
     """The synthetic customers' true profiles; None for real data (a file or the inbox)."""
-    return _synthetic(log.settings, cache_dir).customers if log.synthetic else None
+    return pd.read_parquet(_synthetic(log.settings, cache_dir)[1]) if log.synthetic else None
 
 
 def data_months(log: TransactionLog, cache_dir: Path, as_of: pd.Timestamp | str) -> list[str]:
@@ -129,9 +140,13 @@ def data_months(log: TransactionLog, cache_dir: Path, as_of: pd.Timestamp | str)
     return sorted(months)
 
 
-def _mapped_file(settings: TransactionsSettings, path: Path, cache_dir: Path) -> pd.DataFrame:
-    frame = readers.read_table(path, settings.read_options, settings.encoding, cache_dir=cache_dir)
-    return sources.map_columns(frame, settings.columns.as_dict(), settings.timestamp_format, source=str(path))
+def _mapped_sources(log: TransactionLog, cache_dir: Path) -> list[tuple[Path, dict, str | None, str]]:
+    """(file, column mapping, timestamp format, name in messages) of each file of the log."""
+    settings = log.settings
+    if log.synthetic:
+        identity = {name: (name if name in synthetic.TRANSACTION_COLUMNS else None) for name in CANONICAL_COLUMNS}
+        return [(_synthetic(settings, cache_dir)[0], identity, None, "synthetic data")]
+    return [(path, settings.columns.as_dict(), settings.timestamp_format, str(path)) for path in log.files]
 
 
 def _file_months(settings: TransactionsSettings, path: Path, cache_dir: Path, as_of: pd.Timestamp | str) -> list[str]:
@@ -148,8 +163,8 @@ def _file_months(settings: TransactionsSettings, path: Path, cache_dir: Path, as
     cached = Path(cache_dir) / f"months_{digest.hexdigest()[:16]}.json"
     if cached.exists():
         return json.loads(cached.read_text())
-    timestamps = _mapped_file(settings, path, cache_dir)["timestamp"]
-    months = sorted(transaction_months(timestamps, as_of, settings.cleaning_rules()).dropna().unique())
+    single = TransactionLog(settings, (Path(path),), from_inbox=False)
+    months = sorted({month for chunk in iter_raw(single, cache_dir, as_of) for month in chunk[MONTH_COLUMN].dropna().unique()})
     if not months:
         raise InputDataError(
             f"{path}: column `{settings.columns.timestamp}`: no timestamp between "
@@ -165,18 +180,21 @@ def _with_month(table: pd.DataFrame, settings: TransactionsSettings, as_of: pd.T
     return table
 
 
-def _synthetic(settings: TransactionsSettings, cache_dir: Path) -> synthetic.SyntheticData:
-    """Generate once per settings and persona/product files; later runs read the cached parquet."""
-    s = settings.synthetic
-    digest = hashlib.sha256(json.dumps(s.model_dump(), sort_keys=True).encode())
+def synthetic_files(settings: TransactionsSettings, cache_dir: Path) -> tuple[Path, Path]:
+    """Where the configured synthetic data is cached: (transactions, customers) parquet files, named by
+    the synthetic settings and the persona/product files, so other settings never reuse them."""
+    digest = hashlib.sha256(json.dumps(settings.synthetic.model_dump(), sort_keys=True).encode())
     for path in (synthetic.DEFAULT_PERSONAS_PATH, synthetic.DEFAULT_HIERARCHY_PATH):
         digest.update(Path(path).read_bytes())
     key = digest.hexdigest()[:16]
-    transactions_path = cache_dir / f"synthetic_{key}_transactions.parquet"
-    customers_path = cache_dir / f"synthetic_{key}_customers.parquet"
-    if transactions_path.exists() and customers_path.exists():
-        return synthetic.SyntheticData(pd.read_parquet(transactions_path), pd.read_parquet(customers_path))
-    data = synthetic.generate(customers=s.customers, months=s.months, seed=s.seed, start_month=s.start_month)
-    write_parquet(data.transactions, transactions_path)
-    write_parquet(data.customers, customers_path)
-    return data
+    return Path(cache_dir) / f"synthetic_{key}_transactions.parquet", Path(cache_dir) / f"synthetic_{key}_customers.parquet"
+
+
+def _synthetic(settings: TransactionsSettings, cache_dir: Path) -> tuple[Path, Path]:
+    """The synthetic data's files (`synthetic_files`), generated on first use in blocks
+    (`synthetic.write_generated`), so a log of any size is generated in bounded memory."""
+    s = settings.synthetic
+    transactions_path, customers_path = synthetic_files(settings, cache_dir)
+    if not (transactions_path.exists() and customers_path.exists()):
+        synthetic.write_generated(transactions_path, customers_path, s.customers, s.months, s.seed, s.start_month)
+    return transactions_path, customers_path

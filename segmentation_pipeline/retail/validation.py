@@ -20,13 +20,14 @@ REJECTED_REASON_WARNING_SHARE = 0.005
 TOP_REASONS = 3
 
 
-def raw_table_problems(raw: pd.DataFrame) -> list[str]:
-    """Required canonical columns exist and most of their cells parsed."""
-    problems = [f"required column `{c}` is missing" for c in REQUIRED_RAW_COLUMNS if c not in raw.columns]
-    if not any(all(c in raw.columns for c in option) for option in REVENUE_ALTERNATIVES):
+def raw_table_problems(columns: Sequence[str], rows: int, missing_timestamps: int) -> list[str]:
+    """Required canonical columns exist and most timestamps parsed (`missing_timestamps` of `rows`),
+    judged on the whole raw table, whose months are stored apart."""
+    problems = [f"required column `{c}` is missing" for c in REQUIRED_RAW_COLUMNS if c not in columns]
+    if not any(all(c in columns for c in option) for option in REVENUE_ALTERNATIVES):
         problems.append("neither `amount` nor both `quantity` and `unit_price` are present")
-    if len(raw) and "timestamp" in raw.columns:
-        share = float(raw["timestamp"].isna().mean())
+    if rows and "timestamp" in columns:
+        share = missing_timestamps / rows
         if share > MAX_UNPARSEABLE_SHARE:
             problems.append(f"{share:.0%} of timestamps could not be parsed")
     return problems

@@ -20,8 +20,8 @@ from segmentation_pipeline.orchestration.metadata import check_result
 from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings, load_object
 from segmentation_pipeline.retail import personas, profiles, validation
-from segmentation_pipeline.retail.cleaning import rejected_reasons_summary
-from segmentation_pipeline.storage import parquet_rows, read_parquet_parts
+from segmentation_pipeline.orchestration.monthly import MonthlyTable
+from segmentation_pipeline.retail.cleaning import merged_reasons_summary, rejected_reasons_summary
 
 MONTHLY_TABLES = ("raw_transactions", "cleaned_transactions", "rejected_transactions")
 FEATURE_TABLES = ("rfm", "customer_features_basic", "customer_features_enriched")
@@ -57,11 +57,20 @@ class _Stored:
     def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         return pd.read_parquet(self.path(layout.table(name)), columns=columns)
 
-    def monthly(self, name: str) -> pd.DataFrame:
-        return read_parquet_parts([self.path(layout.month_table(name, month)) for month in self.months])
+    def monthly(self, name: str) -> MonthlyTable:
+        return MonthlyTable(self.settings, name, self.run_id)
 
     def rows_per_month(self, name: str) -> dict[str, int]:
-        return {month: parquet_rows(self.path(layout.month_table(name, month))) for month in self.months}
+        return self.monthly(name).rows_per_month(self.months)
+
+    def month_by_month(self, name: str, problems, columns: list[str] | None = None) -> list[str]:
+        """`problems(frame)` of each month of a monthly table in turn (one month in memory), each
+        problem prefixed with its month."""
+        return [
+            f"{month}: {problem}"
+            for month, frame in self.monthly(name).months(self.months, columns)
+            for problem in problems(frame)
+        ]
 
     def object(self, asset: str):
         return load_object(self.settings, asset, self.run_id)
@@ -75,8 +84,13 @@ class _Stored:
 
 @dg.asset_check(asset="raw_transactions", blocking=True, description="Required mapped columns exist and parse.")
 def required_columns_parseable(context: dg.AssetCheckExecutionContext, settings: PipelineSettings) -> dg.AssetCheckResult:
-    raw = _Stored(context, settings).monthly("raw_transactions")
-    return check_result("required_columns_parseable", "raw_transactions", validation.raw_table_problems(raw), rows=len(raw))
+    stored = _Stored(context, settings)
+    raw = stored.monthly("raw_transactions")
+    columns = raw.columns(stored.months[0]) if stored.months else []
+    rows = sum(raw.rows_per_month(stored.months).values())
+    missing = sum(int(frame["timestamp"].isna().sum()) for _, frame in raw.months(stored.months, ["timestamp"])) if "timestamp" in columns else 0
+    problems = validation.raw_table_problems(columns, rows, missing)
+    return check_result("required_columns_parseable", "raw_transactions", problems, rows=rows)
 
 
 @dg.multi_asset_check(
@@ -117,11 +131,14 @@ def clean_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
         problems = validation.accounting_problems(*counts.values())
         yield check_result("raw_rows_accounted_for", "cleaned_transactions", problems, **totals)
     if ("cleaned_transactions", "cleaned_rows_valid") in selected:
-        cleaned = stored.monthly("cleaned_transactions")
-        yield check_result("cleaned_rows_valid", "cleaned_transactions", validation.cleaned_table_problems(cleaned))
+        problems = stored.month_by_month("cleaned_transactions", validation.cleaned_table_problems)
+        yield check_result("cleaned_rows_valid", "cleaned_transactions", problems)
     if ("rejected_transactions", "rejected_share_within_limit") in selected:
         raw_rows = totals["raw_transactions_rows"]
-        summary = rejected_reasons_summary(stored.monthly("rejected_transactions"), raw_rows)
+        summary = merged_reasons_summary(
+            [rejected_reasons_summary(frame, raw_rows) for _, frame in stored.monthly("rejected_transactions").months(stored.months)],
+            raw_rows,
+        )
         limit = settings.config.transactions.max_rejected_share
         yield check_result(
             "rejected_share_within_limit",

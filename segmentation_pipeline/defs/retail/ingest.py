@@ -4,12 +4,13 @@ import dagster as dg
 import pandas as pd
 
 from segmentation_pipeline.orchestration.conventions import OWNERS
+from segmentation_pipeline.orchestration.monthly import MonthlyTableWriter
 from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings, run_date
 from segmentation_pipeline.retail.transactions import (
     MONTH_COLUMN,
     ground_truth,
-    load_raw,
+    iter_raw,
     log_in_force,
 )
 
@@ -25,25 +26,31 @@ from segmentation_pipeline.retail.transactions import (
         "month: the files dropped in the inbox folder when it holds any (all of them, with a `source_file` "
         "column), else the configured file or the embedded synthetic data. Rows without a usable month "
         "(timestamp missing, unreadable, before `transactions.earliest_timestamp` or after the run's date) "
-        "create no month: they are kept in the first month, where cleaning rejects and counts them."
+        "create no month: they are kept in the first month, where cleaning rejects and counts them. The log "
+        "is read in chunks and written month by month, so its size is not bounded by memory."
     ),
 )
-def raw_transactions(context: dg.AssetExecutionContext, settings: PipelineSettings) -> pd.DataFrame:
-    raw = load_raw(log_in_force(settings.config), settings.cache_dir(), run_date(context))
-    table = raw.table
+def raw_transactions(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
+    log = log_in_force(settings.config)
     registered = context.instance.get_dynamic_partitions(transaction_months.name)
-    without_month = int(table[MONTH_COLUMN].isna().sum())
-    table[MONTH_COLUMN] = table[MONTH_COLUMN].fillna(registered[0])
-    outside = int((~table[MONTH_COLUMN].isin(registered)).sum())
-    context.add_output_metadata(
-        {
-            "source": raw.source,
-            "source_rows": len(table),
+    source_rows = without_month = outside = 0
+    with MonthlyTableWriter(settings, "raw_transactions", context.run.run_id, context.partition_keys, MONTH_COLUMN) as table:
+        for chunk in iter_raw(log, settings.cache_dir(), run_date(context)):
+            source_rows += len(chunk)
+            without_month += int(chunk[MONTH_COLUMN].isna().sum())
+            chunk[MONTH_COLUMN] = chunk[MONTH_COLUMN].fillna(registered[0])
+            outside += int((~chunk[MONTH_COLUMN].isin(registered)).sum())
+            table.write(chunk)
+        metadata = table.finish()
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "source": log.label(),
+            "source_rows": source_rows,
             "rows_without_month": dg.MetadataValue.int(without_month),
             "rows_outside_partitions": dg.MetadataValue.int(outside),
         }
     )
-    return table[table[MONTH_COLUMN].isin(context.partition_keys)].reset_index(drop=True)
 
 
 @dg.asset(

@@ -18,8 +18,7 @@ from segmentation_pipeline.orchestration.resources import (
     record_outputs,
     record_skipped,
 )
-from segmentation_pipeline.retail import personas
-from segmentation_pipeline.retail.features import CLASS_VALUE_PREFIX
+from segmentation_pipeline.retail import aggregates, personas
 from segmentation_pipeline.storage import atomic_write_text, write_csv
 
 
@@ -32,6 +31,7 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
         kinds={"json", "csv"},
         owners=OWNERS,
         ins={"fitted": dg.AssetIn(method)},
+        deps=["customer_class_spend"],
         description=(
             f"One persona per `{method}` cluster (its preferred feature set), named from its data: the RFM "
             "segment only when it is the majority, the department it spends most on, a high-return flag, "
@@ -49,7 +49,9 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
         if isinstance(fitted, SkippedMethod):
             return record_skipped(context, settings, fitted)
         result = fitted.result
-        built = personas.build_personas(result, customer_features_enriched)
+        class_spend_file = settings.locate(layout.table("customer_class_spend"), context.run.run_id)
+        class_spend = aggregates.class_spend_by_cluster(class_spend_file, result.customer_ids, result.labels)
+        built = personas.build_personas(result, customer_features_enriched, class_spend)
         staging = settings.staging(context.run.run_id)
         files = [layout.personas_json(method), layout.clustered_customers_csv(method)]
         atomic_write_text(staging.path(files[0]), json.dumps(built, indent=2))
@@ -70,16 +72,12 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
 
 def _clustered_customers(result: ClusteringResult, features: pd.DataFrame, built: dict) -> pd.DataFrame:
     """Customer features + cluster + persona name (+ `noise` for density methods: customers in no dense
-    region, assigned to their nearest cluster), for analysts who want the rows behind a persona.
-
-    The hundreds of per-class value columns stay in the parquet table; the CSV keeps what fits a spreadsheet.
-    """
+    region, assigned to their nearest cluster), for analysts who want the rows behind a persona."""
     names = {p["cluster_id"]: p["persona_name"] for p in built["personas"]}
     assigned = assignments_table(result)
     assigned = assigned[[c for c in ("customer_id", "cluster", "noise") if c in assigned.columns]]
     assigned["persona_name"] = assigned["cluster"].map(names)
-    columns = [c for c in features.columns if not c.startswith(CLASS_VALUE_PREFIX)]
-    return features[columns].merge(assigned, on="customer_id", how="inner")
+    return features.merge(assigned, on="customer_id", how="inner")
 
 
 persona_assets = [_personas_asset(method) for method in METHODS]
