@@ -33,6 +33,7 @@ from matplotlib.transforms import ScaledTranslation
 from PIL import Image
 from sklearn.decomposition import PCA
 
+from segmentation_pipeline.clustering.metrics import group_means, grouped
 from segmentation_pipeline.retail import personas as persona_rules
 from segmentation_pipeline.retail.rfm import SEGMENT_DESCRIPTIONS
 from segmentation_pipeline.storage import atomic_write_bytes
@@ -93,17 +94,18 @@ def cluster_scatter(result, personas_dict: dict | None = None) -> bytes:
     shown = _sample_indices(len(projected), SCATTER_MAX_POINTS)
     clusters = np.unique(labels)
     colours = cluster_colours(clusters, int(getattr(result, "n_clusters", len(clusters))))
-    centres = np.array([projected[labels == cluster].mean(axis=0) for cluster in clusters])
+    centres = group_means(projected, labels, clusters)
+    sizes = np.bincount(np.searchsorted(clusters, labels), minlength=len(clusters))
+    shown_labels = labels[shown]
     names = {p["cluster_id"]: p["persona_name"] for p in (personas_dict or {}).get("personas", [])}
 
     fig, ax = _figure("cluster_scatter")
     # One single-colour collection per cluster: Agg stamps identical markers (faster, and the PNG
     # compresses better than with a colour per point). All centroids share one collection.
-    for colour, cluster in zip(colours, clusters):
-        members = labels == cluster
-        drawn = shown[members[shown]]
+    for colour, cluster, size in zip(colours, clusters, sizes):
+        drawn = shown[shown_labels == cluster]
         ax.scatter(projected[drawn, 0], projected[drawn, 1], s=6, alpha=0.45, color=colour,
-                   linewidths=0, label=_legend_label(cluster, names.get(cluster), int(members.sum())))
+                   linewidths=0, label=_legend_label(cluster, names.get(cluster), int(size)))
     noise = getattr(result, "noise", None)
     if noise is not None and np.any(noise):
         marked = shown[np.asarray(noise, dtype=bool)[shown]]
@@ -228,7 +230,7 @@ def membership_histogram(result) -> bytes:
     fig, ax = _figure("membership_histogram")
     # "stepfilled" draws one polygon per cluster instead of one rectangle per bin and cluster;
     # without edge lines the stacked bars look the same.
-    ax.hist([strongest[labels == c] for c in clusters], bins=bins, stacked=True,
+    ax.hist(grouped(strongest, labels, clusters), bins=bins, stacked=True,
             histtype="stepfilled", color=cluster_colours(clusters, memberships.shape[1]),
             label=[f"Cluster {c}" for c in clusters])
     # Reference lines above the bars, in black with a white halo so they show on any cluster colour.

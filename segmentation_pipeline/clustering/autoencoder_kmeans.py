@@ -27,7 +27,7 @@ from segmentation_pipeline.clustering.base import (
     distance_margin,
 )
 from segmentation_pipeline.clustering.kmeans import fit_kmeans
-from segmentation_pipeline.clustering.metrics import summary_stats
+from segmentation_pipeline.clustering.metrics import grouped, summary_stats
 from segmentation_pipeline.clustering.selection import sample_rows
 
 ENCODER_LAYERS = 2  # input -> hidden -> bottleneck
@@ -114,8 +114,8 @@ class AutoencoderKMeansMethod(ClusteringMethod):
         centers = model.kmeans.cluster_centers_[order]
         distances = np.linalg.norm(encoded - centers[assignment.labels], axis=1)
         extras = {}
-        for label in range(model.n_clusters):
-            stats = summary_stats(distances[assignment.labels == label], stats=("mean", "std"))
+        for label, members in enumerate(grouped(distances, assignment.labels, range(model.n_clusters))):
+            stats = summary_stats(members, stats=("mean", "std"))
             extras[label] = {
                 "encoded_space_stats": {
                     "mean_distance_to_center": stats["mean"],

@@ -29,6 +29,7 @@ import pandas as pd
 import sklearn
 
 from segmentation_pipeline.clustering import ModelBundle
+from segmentation_pipeline.clustering.metrics import group_means
 
 STATISTICS = ("mean", "median", "min", "max")
 
@@ -69,7 +70,7 @@ class Placer:
     def __init__(self, bundle: ModelBundle, prepared: np.ndarray, labels: np.ndarray, segment_ids: Iterable[int]):
         self.bundle = bundle
         ids = np.array(sorted(segment_ids))
-        self.centres = np.stack([prepared[labels == segment].mean(axis=0) for segment in ids])
+        self.centres = group_means(prepared, labels, ids)
         self._centre_ids = ids
 
     def place_prepared(self, prepared: np.ndarray) -> Placements:
