@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-PACKAGES = ("pandas", "numpy", "pyarrow", "scikit-learn", "dagster", "lifetimes")
+PACKAGES = ("pandas", "numpy", "pyarrow", "duckdb", "scikit-learn", "dagster", "lifetimes", "polars")
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 

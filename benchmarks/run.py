@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             results["stages"][spec.label] = bench.stage_medians(spec, names)
             results["sizes"][spec.label] = bench.workload(spec).facts()
     if "pipeline" in args.parts:
-        results["pipeline"] = {DEFAULT_CONFIG_LABEL: bench.pipeline(None)}
+        results["pipeline"] = {} if args.without_default else {DEFAULT_CONFIG_LABEL: bench.pipeline(None)}
         for spec in specs:
             runs = args.large_runs if spec.rows >= HUGE_ROWS else args.runs
             results["pipeline"][spec.label] = bench.pipeline(spec, runs)
@@ -165,6 +165,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--large", action="store_true",
                         help=f"add {LARGE_ROWS:,} transactions (stages: ingest -> features; pipeline: full graph) "
                              f"and {HUGE_ROWS:,} (pipeline only)")
+    parser.add_argument("--without-default", action="store_true",
+                        help="pipeline part: measure only the sizes, not the shipped default config")
     parser.add_argument("--large-runs", type=int, default=1,
                         help=f"runs of the full graph on {HUGE_ROWS:,} transactions (default 1: about 15 minutes each)")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported (default 3)")
@@ -252,6 +254,7 @@ def growth(pipeline: dict) -> list[dict]:
 
 
 MERGED_PARTS = ("stages", "pipeline", "pipeline_growth", "rfm")
+SIZED_PARTS = ("stages", "pipeline")
 
 
 def merge_results(previous: dict, current: dict) -> dict:
@@ -261,6 +264,14 @@ def merge_results(previous: dict, current: dict) -> dict:
     carried = [part for part in MERGED_PARTS if previous.get(part) and not current.get(part)]
     for part in carried:
         merged[part] = previous[part]
+    for part in SIZED_PARTS:  # sizes of a part this run did not measure are kept (e.g. a lone 100M run)
+        if previous.get(part) and current.get(part):
+            kept = {label: facts for label, facts in previous[part].items() if label not in current[part]}
+            if kept:
+                merged[part] = {**kept, **current[part]}
+                carried.append(f"{part}:{','.join(kept)}")
+    if "pipeline" in merged:
+        merged["pipeline_growth"] = growth(merged["pipeline"])
     carried_domains = [name for name in previous.get("domains", {}) if name not in current.get("domains", {})]
     if carried_domains:
         merged["domains"] = {**{n: previous["domains"][n] for n in carried_domains}, **current.get("domains", {})}

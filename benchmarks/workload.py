@@ -153,6 +153,7 @@ class Workload:
         )
         seconds = time.perf_counter() - started
         with duckdb.connect() as connection:
+            connection.execute("SET enable_progress_bar = false")
             (customers_in_log,) = connection.execute(
                 "SELECT count(DISTINCT customer_id) FROM read_parquet(?)", [str(self._transactions_path)]
             ).fetchall()[0]

@@ -16,7 +16,9 @@ restricted to one method's runs gives that method's preferred feature set, the r
 and charts stand for the method.
 
 Ground truth (the synthetic personas) is reported as ARI / NMI against the labels but never used to
-recommend: real customer data has no ground truth, and the rule must behave the same on both.
+recommend: real customer data has no ground truth, and the rule must behave the same on both. The
+agreement between runs and with the truth is measured on a fixed sample of AGREEMENT_SAMPLE_SIZE
+customers (everyone below that), so comparing runs costs the same at any number of customers.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from segmentation_pipeline.jsonable import json_ready
 STABILITY_THRESHOLD = 0.80
 SHARED_SAMPLE_SIZE = 4_000
 SHARED_SAMPLE_SEED = 0
+AGREEMENT_SAMPLE_SIZE = 100_000  # customers the runs' agreement (pairwise, and with the truth) is measured on
 RECOMMENDATION_RULE = (
     f"Among runs (method x feature set) with stability_ari_mean >= {STABILITY_THRESHOLD} (all runs if "
     "none), the highest silhouette_shared (silhouette in the widest run's feature space, so feature "
@@ -89,14 +92,21 @@ def compare_methods(results: list, truth: pd.Series | None = None) -> Comparison
     runs = [run_label(str(r.method), getattr(r, "feature_set", DEFAULT_FEATURE_SET)) for r in results]
     if len(set(runs)) != len(runs):
         raise ValueError(f"runs (method/feature set) must be unique, got {runs}")
-    labelings = {
-        run: pd.Series(np.asarray(result.labels), index=np.asarray(result.customer_ids).astype(str))
-        for run, result in zip(runs, results)
-    }
-    shared, space = _shared_silhouettes(results, runs)
+    ids = _common_customers(results)
+    if ids is None:  # runs of different customer tables: agreement on the customers two runs share
+        labelings = {
+            run: pd.Series(np.asarray(result.labels), index=np.asarray(result.customer_ids).astype(str))
+            for run, result in zip(runs, results)
+        }
+    else:  # the usual case: one customer table, compared on a fixed sample of it
+        rows = sample_rows(len(ids), AGREEMENT_SAMPLE_SIZE, SHARED_SAMPLE_SEED)
+        labelings = {run: pd.Series(np.asarray(r.labels)[rows], index=ids[rows]) for run, r in zip(runs, results)}
+    shared, space = _shared_silhouettes(results, runs, ids)
     table, method_metrics = _metrics_table(results, runs, shared)
     if truth is not None:
         truth = pd.Series(truth.to_numpy(), index=truth.index.astype(str))
+        if ids is not None:
+            truth = truth.reindex(labelings[runs[0]].index)  # aligned once, for every run
         agreement = [_agreement(labelings[run], truth) for run in runs]
         table["ari_vs_truth"] = [ari for ari, _ in agreement]
         table["nmi_vs_truth"] = [nmi for _, nmi in agreement]
@@ -117,7 +127,17 @@ def compare_methods(results: list, truth: pd.Series | None = None) -> Comparison
     )
 
 
-def _shared_silhouettes(results: list, runs: list[str]) -> tuple[list[float | None], str]:
+def _common_customers(results: list) -> np.ndarray | None:
+    """The customer ids (as text) when every run labels the same customers in the same order, else None."""
+    first = np.asarray(results[0].customer_ids)
+    for result in results[1:]:
+        other = np.asarray(result.customer_ids)
+        if other is not first and not (len(other) == len(first) and np.array_equal(other, first)):
+            return None
+    return first.astype(str)
+
+
+def _shared_silhouettes(results: list, runs: list[str], ids: np.ndarray | None) -> tuple[list[float | None], str]:
     """Silhouette of every run's labels in the widest run's prepared space (same customers, same
     order), or each run's own silhouette when the runs do not share customers or matrices."""
     own = [r.metrics.get("silhouette") for r in results]
@@ -125,8 +145,7 @@ def _shared_silhouettes(results: list, runs: list[str]) -> tuple[list[float | No
     if any(matrix is None for matrix in prepared):
         return own, "each run's own feature space (runs carry no prepared matrix)"
     widest = max(range(len(results)), key=lambda i: (prepared[i].shape[1], runs[i]))
-    ids = np.asarray(results[widest].customer_ids).astype(str)
-    if any(not np.array_equal(np.asarray(r.customer_ids).astype(str), ids) for r in results):
+    if ids is None:
         return own, "each run's own feature space (runs cover different customers)"
     rows = sample_rows(len(ids), SHARED_SAMPLE_SIZE, SHARED_SAMPLE_SEED)
     scorer = SilhouetteScorer(np.asarray(prepared[widest], dtype=float)[rows])

@@ -72,3 +72,12 @@ def test_partitioned_writer_names_a_column_that_changes_type(tmp_path):
         writer.write("k", pd.DataFrame({"n": [1]}))
         writer.write("k", pd.DataFrame({"n": ["not a number"]}))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_from_chunks_has_one_header_and_every_row(tmp_path):
+    chunks = [
+        pd.DataFrame({"id": pd.Categorical(["a", "b"]), "n": [1, 2]}),
+        pd.DataFrame({"id": pd.Categorical(["c"], categories=["z", "c"]), "n": [3]}),
+    ]
+    path = write_csv(iter(chunks), tmp_path / "chunks.csv")
+    assert path.read_text().splitlines() == ['"id","n"', '"a",1', '"b",2', '"c",3']

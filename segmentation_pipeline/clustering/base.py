@@ -10,12 +10,14 @@ what is specific to its algorithm.
 from __future__ import annotations
 
 import numbers
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from segmentation_pipeline.clustering.preparation import FEATURE_SETS
 from segmentation_pipeline.errors import InputDataError
@@ -255,10 +257,13 @@ class ClusterModel(ABC):
 
     def assign_in_chunks(self, X: np.ndarray, chunk_rows: int = ASSIGN_CHUNK_ROWS) -> Assignment:
         """`assign` over consecutive chunks of X: the methods' temporaries (distance and membership
-        matrices, network activations) stay the size of one chunk however many customers there are."""
-        if len(X) <= chunk_rows:
-            return self.assign(X)
-        parts = [self.assign(X[start : start + chunk_rows]) for start in range(0, len(X), chunk_rows)]
+        matrices, network activations) stay the size of one chunk however many customers there are.
+        Assigning millions of customers is large matrix products and distance reductions, so BLAS
+        and OpenMP may use every core here (fits run single-threaded: see `runner.run_method`)."""
+        with threadpool_limits(limits=os.cpu_count() or 1):
+            if len(X) <= chunk_rows:
+                return self.assign(X)
+            parts = [self.assign(X[start : start + chunk_rows]) for start in range(0, len(X), chunk_rows)]
         memberships = None if parts[0].memberships is None else np.concatenate([p.memberships for p in parts])
         noise = None if parts[0].noise is None else np.concatenate([p.noise for p in parts])
         return Assignment(

@@ -170,8 +170,10 @@ class ObjectIOManager(_StagingIOManager):
 
 
 def load_object(settings: PipelineSettings, asset: str, run_id: str | None) -> object:
-    """The stored Python result of `asset`: this run's, else the published one."""
-    return joblib.load(settings.locate(layout.stored_object(asset), run_id))
+    """The stored Python result of `asset`: this run's, else the published one. Its large arrays
+    (a clustering's prepared matrix and memberships: hundreds of MB at millions of customers) are
+    memory-mapped read-only from the file, so a step reads only the rows it uses."""
+    return joblib.load(settings.locate(layout.stored_object(asset), run_id), mmap_mode="r")
 
 
 @dataclass(frozen=True)

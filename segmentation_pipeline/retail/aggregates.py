@@ -36,6 +36,7 @@ EXACT_MONEY = "DECIMAL(38, 12)"  # 26 digits before the point: sums of 10^8 line
 def engine(spill_dir: Path | None = None):
     """A DuckDB connection using every core, with bounded memory and spilling into `spill_dir`."""
     connection = duckdb.connect(config={"threads": os.cpu_count() or 1, "memory_limit": MEMORY_LIMIT})
+    connection.execute("SET enable_progress_bar = false")
     if spill_dir is not None:
         Path(spill_dir).mkdir(parents=True, exist_ok=True)
         connection.execute("SET temp_directory = ?", [str(spill_dir)])

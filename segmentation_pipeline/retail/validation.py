@@ -127,6 +127,17 @@ def amount_agreement_warnings(agreement: AmountAgreement) -> list[str]:
     ]
 
 
+def stability_problem(stability: float, params: Mapping) -> str:
+    """Why a stability warning fired, with what was measured: refits on resamples against the final
+    model, both of sizes that do not grow with the data, so the figure reads alike at any scale."""
+    return (
+        f"mean bootstrap ARI {stability:.3f}: {params.get('bootstraps')} refits on "
+        f"{params.get('bootstrap_sample_size'):,} resampled customers agree that little with the final "
+        f"model (fitted on {params.get('fit_sample_size'):,} customers, feature set {params.get('feature_set')}); "
+        "the segments depend on which customers are sampled"
+    )
+
+
 def unassigned_customers(labels: np.ndarray, customer_ids: np.ndarray, expected_ids: pd.Series) -> list[str]:
     """Every customer of the feature table has exactly one cluster (no noise label left)."""
     problems = []

@@ -236,7 +236,7 @@ def _skipped(selected: set[tuple[str, str]], asset: str, skipped: SkippedMethod)
 
 def _stability(method: str, result) -> dg.AssetCheckResult:
     stability = float(result.metrics.get("stability_ari_mean", float("nan")))
-    problems = [] if stability >= STABILITY_THRESHOLD else [f"mean bootstrap ARI {stability:.3f}"]
+    problems = [] if stability >= STABILITY_THRESHOLD else [validation.stability_problem(stability, result.params)]
     return check_result(
         "stable_under_bootstrap",
         method,

@@ -1,8 +1,10 @@
 """Persona stage: per method, one data-driven persona per cluster, ranked by value."""
 
 import json
+from collections.abc import Iterator
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from segmentation_pipeline import layout
@@ -20,6 +22,9 @@ from segmentation_pipeline.orchestration.resources import (
 )
 from segmentation_pipeline.retail import aggregates, personas
 from segmentation_pipeline.storage import atomic_write_text, write_csv
+
+
+CSV_CHUNK_ROWS = 250_000  # customers converted and written at a time
 
 
 def _personas_asset(method: str) -> dg.AssetsDefinition:
@@ -70,14 +75,25 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
     return _personas
 
 
-def _clustered_customers(result: ClusteringResult, features: pd.DataFrame, built: dict) -> pd.DataFrame:
+def _clustered_customers(
+    result: ClusteringResult, features: pd.DataFrame, built: dict, chunk_rows: int = CSV_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
     """Customer features + cluster + persona name (+ `noise` for density methods: customers in no dense
-    region, assigned to their nearest cluster), for analysts who want the rows behind a persona."""
+    region, assigned to their nearest cluster), for analysts who want the rows behind a persona; in
+    the features' order, in chunks of `chunk_rows` customers, so millions of rows never become one
+    second copy of the table."""
     names = {p["cluster_id"]: p["persona_name"] for p in built["personas"]}
     assigned = assignments_table(result)
     assigned = assigned[[c for c in ("customer_id", "cluster", "noise") if c in assigned.columns]]
     assigned["persona_name"] = assigned["cluster"].map(names)
-    return features.merge(assigned, on="customer_id", how="inner")
+    position = pd.Index(assigned["customer_id"].astype(str)).get_indexer(features["customer_id"].astype(str))
+    clustered = np.flatnonzero(position >= 0)
+    labels = assigned.drop(columns="customer_id")
+    for start in range(0, max(len(clustered), 1), chunk_rows):
+        rows = clustered[start : start + chunk_rows]
+        yield pd.concat(
+            [features.iloc[rows].reset_index(drop=True), labels.iloc[position[rows]].reset_index(drop=True)], axis=1
+        )
 
 
 persona_assets = [_personas_asset(method) for method in METHODS]
