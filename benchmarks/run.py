@@ -277,6 +277,15 @@ def merge_results(previous: dict, current: dict) -> dict:
         merged["domains"] = {**{n: previous["domains"][n] for n in carried_domains}, **current.get("domains", {})}
         merged["domains"] = {n: merged["domains"][n] for n in domains.DOMAINS if n in merged["domains"]}
     merged["sizes"] = {**previous.get("sizes", {}), **current.get("sizes", {})}
+    measured_now = {part for part in MERGED_PARTS if current.get(part)} | {f"domains:{n}" for n in current.get("domains", {})}
+    older = []
+    for entry in previous.get("merged_from", []):  # what this run measured again is no longer carried
+        parts = [part for part in entry["parts"] if part.split(":")[0] not in measured_now and part not in measured_now]
+        if parts:
+            older.append({**entry, "parts": parts})
+    from_older = {part for entry in older for part in entry["parts"]}  # measured before `previous` was
+    carried = [part for part in carried if part not in from_older]
+    carried_domains = [name for name in carried_domains if f"domains:{name}" not in from_older]
     if carried or carried_domains:
         earlier = {
             "created": previous.get("created"),
@@ -286,7 +295,9 @@ def merge_results(previous: dict, current: dict) -> dict:
                              previous.get("machine", {}).get("load_average_at_end")],
             "parts": carried + [f"domains:{n}" for n in carried_domains],
         }
-        merged["merged_from"] = [earlier, *previous.get("merged_from", [])]
+        merged["merged_from"] = [earlier, *older]
+    elif older:
+        merged["merged_from"] = older
     return merged
 
 

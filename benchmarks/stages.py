@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from benchmarks import measure
 from segmentation_pipeline.clustering.base import METHOD_NAMES
@@ -131,8 +133,10 @@ def rfm_with_polars(cleaned: Path) -> pd.DataFrame:
 
 
 def cleaned_table(cleaned: Path) -> pd.DataFrame:
-    """The cleaned month files as one DataFrame: the input of the in-memory RFM contenders."""
-    return pd.concat([pd.read_parquet(path) for path in month_files(cleaned)], ignore_index=True)
+    """The cleaned month files as one DataFrame, text columns categorical over all months (as one
+    table in memory would have them): the input of the in-memory RFM contenders."""
+    tables = [pq.read_table(path) for path in month_files(cleaned)]
+    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
 def ingest_to_features(transactions_path: Path, customers: pd.DataFrame) -> pd.DataFrame:
