@@ -75,7 +75,7 @@ def _pipeline(pipeline: dict) -> str:
         name = "shipped default" if label == "default" else f"{label} transactions"
         median = entry["median"]
         if median.get("seconds") is None:
-            lines.append(f"| {name} | | | | failed | |")
+            lines.append(f"| {name} | | | | {len(entry.get('samples', []))} | failed | |")
             continue
         lines.append(
             f"| {name} | {entry.get('rows') or 0:,} | {entry.get('customers') or 0:,} | {entry.get('assets') or 0} "

@@ -509,11 +509,24 @@ def evaluate_targets(results: dict) -> list[dict]:
     for target in TARGETS:
         value = _measured(results, target)
         if value is None:
+            if _attempted(results, target):  # measured, but every run failed: not met, and said so
+                checks.append({"target": target.description, "limit": f"{target.comparison} {target.limit}",
+                               "value": None, "met": False, "failed": True})
             continue
         met = COMPARISONS[target.comparison](value, target.limit)
         checks.append({"target": target.description, "limit": f"{target.comparison} {target.limit}",
                        "value": round(value, 2), "met": met})
     return checks + domains.evaluate_domain_targets(results.get("domains") or {})
+
+
+def _attempted(results: dict, target: Target) -> bool:
+    """Whether the target's size was run (its entry exists) although no value came out of it."""
+    if target.part == "rfm":
+        return False
+    entry = results.get(target.part, {}).get(target.label) or {}
+    if target.stage:
+        entry = entry.get(target.stage) or {}
+    return bool(entry.get("failed_runs"))
 
 
 def _measured(results: dict, target: Target) -> float | None:
