@@ -18,7 +18,14 @@ from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings
 from segmentation_pipeline.retail import aggregates, features
 
-KINDS = {"duckdb", "pandas", "parquet"}
+# What every feature asset shares: computed by the engine from the cleaned month files.
+FEATURE_ASSET = {
+    "automation_condition": REFRESH_WHEN_UPSTREAM_CHANGES,
+    "group_name": "features",
+    "kinds": {"duckdb", "pandas", "parquet"},
+    "owners": OWNERS,
+    "deps": ["cleaned_transactions"],
+}
 
 
 @contextmanager
@@ -31,12 +38,8 @@ def cleaned_log(context: dg.AssetExecutionContext, settings: PipelineSettings) -
 
 
 @dg.asset(
-    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
+    **FEATURE_ASSET,
     name="rfm",
-    group_name="features",
-    kinds=KINDS,
-    owners=OWNERS,
-    deps=["cleaned_transactions"],
     description=(
         "One row per customer with at least one purchase: recency (days before the day after the last "
         "transaction), frequency (distinct orders), monetary (gross purchases; net of returns in "
@@ -51,11 +54,7 @@ def rfm_table(context: dg.AssetExecutionContext, settings: PipelineSettings) -> 
 
 
 @dg.asset(
-    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
-    group_name="features",
-    kinds=KINDS,
-    owners=OWNERS,
-    deps=["cleaned_transactions"],
+    **FEATURE_ASSET,
     ins={"rfm_table": dg.AssetIn("rfm")},
     description=(
         "RFM plus average order value, orders per month, tenure, return rate and, where the log has "
@@ -70,11 +69,7 @@ def customer_features_basic(
 
 
 @dg.asset(
-    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
-    group_name="features",
-    kinds=KINDS,
-    owners=OWNERS,
-    deps=["cleaned_transactions"],
+    **FEATURE_ASSET,
     description=(
         "Basic features plus home country, number of distinct products bought and, for synthetic data, "
         "the ground-truth persona and profile (columns `true_*`, never used for clustering)."
@@ -92,11 +87,7 @@ def customer_features_enriched(
 
 
 @dg.asset(
-    automation_condition=REFRESH_WHEN_UPSTREAM_CHANGES,
-    group_name="features",
-    kinds=KINDS,
-    owners=OWNERS,
-    deps=["cleaned_transactions"],
+    **FEATURE_ASSET,
     ins={"rfm_table": dg.AssetIn("rfm")},
     description=(
         "Gross purchase revenue per customer and product class, one row per class a customer bought "
