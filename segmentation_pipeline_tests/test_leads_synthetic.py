@@ -1,6 +1,5 @@
 """The synthetic lead generator: shipped personas, exact proportions, determinism, files it writes."""
 
-import pandas as pd
 import pytest
 
 from segmentation_pipeline.errors import InputDataError
