@@ -141,9 +141,10 @@ def stability_problem(stability: float, params: Mapping) -> str:
 def unassigned_customers(labels: np.ndarray, customer_ids: np.ndarray, expected_ids: pd.Series) -> list[str]:
     """Every customer of the feature table has exactly one cluster (no noise label left)."""
     problems = []
-    missing = set(expected_ids.astype(str)) - set(pd.Series(customer_ids).astype(str))
-    if missing:
-        problems.append(f"{len(missing)} customers have no cluster (e.g. {sorted(missing)[:3]})")
+    assigned = pd.Index(np.asarray(customer_ids).astype(str))
+    missing = pd.Index(expected_ids.astype(str).to_numpy()).difference(assigned)  # sorted, unique
+    if len(missing):
+        problems.append(f"{len(missing)} customers have no cluster (e.g. {list(missing[:3])})")
     if (labels < 0).any():
         problems.append(f"{int((labels < 0).sum())} customers are left as noise (label -1)")
     return problems
