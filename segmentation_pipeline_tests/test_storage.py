@@ -1,4 +1,5 @@
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -42,6 +43,16 @@ def test_month_parts_keep_only_used_categories(tmp_path):
     frame = pd.DataFrame({"customer_id": ids, "month": ["2025-01", "2025-01", "2025-02"]})
     first = write_parquet(frame[frame.month == "2025-01"], tmp_path / "2025-01.parquet")
     assert list(pd.read_parquet(first)["customer_id"].cat.categories) == ["a", "b"]
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_used_categories_match_pandas_with_missing_values_and_order(tmp_path, ordered):
+    codes = np.random.default_rng(3).integers(-1, 40, 5_000)  # -1: missing
+    frame = pd.DataFrame({"id": pd.Categorical.from_codes(codes, [f"c{i}" for i in range(60)], ordered=ordered)})
+    written = pd.read_parquet(write_parquet(frame, tmp_path / "part.parquet"))["id"]
+    expected = frame["id"].cat.remove_unused_categories()
+    assert list(written.cat.categories) == list(expected.cat.categories)
+    assert written.astype(object).tolist() == expected.astype(object).tolist()
 
 
 def test_partitioned_writer_appends_chunks_whatever_their_categories(tmp_path):

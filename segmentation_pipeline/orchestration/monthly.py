@@ -55,15 +55,23 @@ class MonthlyTableWriter:
     """Rows of one monthly table streamed into the run's staging, one file per month of the run.
 
     `write` takes any chunk of rows (each with its month in `month_column`) and appends each month's
-    rows to that month's file. `finish` writes an empty file for every month of the run without rows
+    rows to that month's file; `plain_text` columns are stored as plain strings (`PartitionedParquetWriter`). `finish` writes an empty file for every month of the run without rows
     (so a month that lost all its rows is replaced, not left stale), records every file in the ledger
     and returns the standard metadata. A step that fails leaves no file behind.
     """
 
-    def __init__(self, settings: PipelineSettings, name: str, run_id: str, months: list[str], month_column: str):
+    def __init__(
+        self,
+        settings: PipelineSettings,
+        name: str,
+        run_id: str,
+        months: list[str],
+        month_column: str,
+        plain_text: tuple[str, ...] = (),
+    ):
         self.name, self.months, self.month_column = name, list(months), month_column
         self.staging = settings.staging(run_id)
-        self._writer = PartitionedParquetWriter(lambda month: self.staging.path(layout.month_table(name, month)))
+        self._writer = PartitionedParquetWriter(lambda month: self.staging.path(layout.month_table(name, month)), plain_text)
         self._empty: pd.DataFrame | None = None
 
     def write(self, chunk: pd.DataFrame) -> None:

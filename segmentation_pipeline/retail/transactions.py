@@ -33,6 +33,9 @@ from segmentation_pipeline.retail.cleaning import transaction_months
 from segmentation_pipeline.storage import atomic_write_text
 
 MONTH_COLUMN = "partition_month"
+# Stored as plain text in the month files (see `storage.PartitionedParquetWriter`): nearly every
+# basket has its own invoice id and a large log millions of customers.
+IDENTIFIER_COLUMNS = ("invoice_id", "customer_id")
 SOURCE_FILE_COLUMN = "source_file"  # inbox data: which file a row came from (with `source_row`, its line)
 INBOX_SUFFIXES = readers.EXCEL_SUFFIXES + readers.TEXT_SUFFIXES + readers.PARQUET_SUFFIXES
 

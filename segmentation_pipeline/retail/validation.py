@@ -45,6 +45,10 @@ def accounting_problems(
     return problems
 
 
+# The columns `cleaned_table_problems` reads (those the table has): a check reads only these.
+CLEANED_CHECKED_COLUMNS = ("customer_id", "timestamp", "quantity", "is_return", "unit_price", "amount")
+
+
 def cleaned_table_problems(cleaned: pd.DataFrame) -> list[str]:
     """Cleaned rows: customer present, quantity non-zero (negative only on returns), price positive."""
     problems = []

@@ -17,7 +17,7 @@ from segmentation_pipeline.retail.cleaning import (
     merged_reasons_summary,
     rejected_reasons_summary,
 )
-from segmentation_pipeline.retail.transactions import MONTH_COLUMN
+from segmentation_pipeline.retail.transactions import IDENTIFIER_COLUMNS, MONTH_COLUMN
 
 REASONS_TEXT = "; ".join(f"`{code}`: {text}" for code, text in REJECT_REASONS.items())
 
@@ -58,8 +58,8 @@ def clean(context: dg.AssetExecutionContext, settings: PipelineSettings):
     raw_rows = returns = 0
     summaries, agreements, reason_counts = [], [], dict.fromkeys(REJECT_REASONS, 0)
     with (
-        MonthlyTableWriter(settings, "cleaned_transactions", run_id, months, MONTH_COLUMN) as cleaned,
-        MonthlyTableWriter(settings, "rejected_transactions", run_id, months, MONTH_COLUMN) as rejected,
+        MonthlyTableWriter(settings, "cleaned_transactions", run_id, months, MONTH_COLUMN, IDENTIFIER_COLUMNS) as cleaned,
+        MonthlyTableWriter(settings, "rejected_transactions", run_id, months, MONTH_COLUMN, IDENTIFIER_COLUMNS) as rejected,
     ):
         for month, rows in raw.months(months):
             result = clean_transactions(rows, as_of=run_date(context), rules=transactions.cleaning_rules())

@@ -8,6 +8,7 @@ from segmentation_pipeline.orchestration.monthly import MonthlyTableWriter
 from segmentation_pipeline.orchestration.partitions import transaction_months
 from segmentation_pipeline.orchestration.resources import PipelineSettings, run_date
 from segmentation_pipeline.retail.transactions import (
+    IDENTIFIER_COLUMNS,
     MONTH_COLUMN,
     ground_truth,
     iter_raw,
@@ -34,7 +35,9 @@ def raw_transactions(context: dg.AssetExecutionContext, settings: PipelineSettin
     log = log_in_force(settings.config)
     registered = context.instance.get_dynamic_partitions(transaction_months.name)
     source_rows = without_month = outside = 0
-    with MonthlyTableWriter(settings, "raw_transactions", context.run.run_id, context.partition_keys, MONTH_COLUMN) as table:
+    with MonthlyTableWriter(
+        settings, "raw_transactions", context.run.run_id, context.partition_keys, MONTH_COLUMN, IDENTIFIER_COLUMNS
+    ) as table:
         for chunk in iter_raw(log, settings.cache_dir(), run_date(context)):
             source_rows += len(chunk)
             without_month += int(chunk[MONTH_COLUMN].isna().sum())
