@@ -21,6 +21,7 @@ from segmentation_pipeline.clustering import (
     unavailable_feature_sets,
 )
 from segmentation_pipeline.clustering.assignments import assignments_table
+from segmentation_pipeline.clustering.bundle import BUNDLE_FORMAT_VERSION
 from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer
 from segmentation_pipeline.clustering.selection import elbow_index, sample_rows
@@ -219,7 +220,7 @@ def test_bundle_save_load_round_trip(method, tmp_path):
     assert np.array_equal(before.confidence, after.confidence)
     assert loaded.features == list(DEFAULT_FEATURES)
     assert loaded.transform.log1p_features == ("frequency", "monetary", "avg_order_value")
-    assert loaded.method == method and loaded.version.endswith("/bundle-1")
+    assert loaded.method == method and loaded.version.endswith(f"/bundle-{BUNDLE_FORMAT_VERSION}")
     assert datetime.fromisoformat(loaded.trained_at).utcoffset().total_seconds() == 0
 
 
@@ -229,7 +230,7 @@ def test_bundle_load_refuses_other_versions(tmp_path):
     joblib.dump({**envelope, "format_version": 99}, path)
     with pytest.raises(ValueError, match="format version 99"):
         ModelBundle.load(path)
-    joblib.dump({**envelope, "format_version": 1, "library_versions": {"scikit-learn": "0.1"}}, path)
+    joblib.dump({**envelope, "format_version": BUNDLE_FORMAT_VERSION, "library_versions": {"scikit-learn": "0.1"}}, path)
     with pytest.raises(ValueError, match="scikit-learn 0.1"):
         ModelBundle.load(path)
     joblib.dump({"something": "else"}, path)

@@ -29,7 +29,7 @@ from segmentation_pipeline.clustering.preparation import FeatureTransform
 from segmentation_pipeline.storage import atomic_path
 
 BUNDLE_FORMAT = "segmentation_pipeline.clustering.ModelBundle"
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2  # 2: the hdbscan model carries its nearest-neighbour index
 
 
 def _library_versions() -> dict[str, str]:
@@ -70,7 +70,7 @@ class ModelBundle:
 
     @property
     def version(self) -> str:
-        """e.g. "0.1.0/bundle-1": the package release that trained it and the file format."""
+        """e.g. "0.1.0/bundle-2": the package release that trained it and the file format."""
         return f"{self.library_versions['segmentation_pipeline']}/bundle-{self.format_version}"
 
     def assign(self, prepared: np.ndarray) -> Assignment:
