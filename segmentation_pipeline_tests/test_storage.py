@@ -1,6 +1,8 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from segmentation_pipeline.storage import (
@@ -67,6 +69,20 @@ def test_partitioned_writer_appends_chunks_whatever_their_categories(tmp_path):
     back = pd.read_parquet(tmp_path / "2025-01.parquet")
     assert back["id"].astype(str).tolist() == ["a", "b", "c"] and back["n"].tolist() == [1, 2, 3]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2025-01.parquet", "2025-02.parquet"]
+
+
+def test_partitioned_writer_stores_identifier_columns_as_plain_text(tmp_path):
+    """Chunks whose ids come as categoricals or as text give one file with the ids as plain strings."""
+    categorical = pd.DataFrame({"customer_id": pd.Categorical(["a", "b"]), "country": pd.Categorical(["UK", "FR"])})
+    text = pd.DataFrame({"customer_id": pd.Series(["c"], dtype="str"), "country": pd.Categorical(["UK"])})
+    with PartitionedParquetWriter(lambda key: tmp_path / f"{key}.parquet", plain_text=["customer_id"]) as writer:
+        writer.write("2025-01", categorical)
+        writer.write("2025-01", text)
+    schema = pq.read_schema(tmp_path / "2025-01.parquet")
+    assert schema.field("customer_id").type == pa.string()
+    assert pa.types.is_dictionary(schema.field("country").type)
+    back = pd.read_parquet(tmp_path / "2025-01.parquet")
+    assert back["customer_id"].tolist() == ["a", "b", "c"] and back["country"].astype(str).tolist() == ["UK", "FR", "UK"]
 
 
 def test_partitioned_writer_leaves_nothing_when_the_step_fails(tmp_path):
