@@ -133,14 +133,15 @@ def basic_features(log: CleanedLog, rfm_frame: pd.DataFrame) -> pd.DataFrame:
         units_column = ", sum(coalesce(quantity, 0)) AS units" if has_units else ""
         spend = log.query(
             f"""
-            SELECT position, department::VARCHAR AS department, sum(amount::{EXACT_MONEY})::DOUBLE AS value{units_column}
-            FROM lines JOIN customers USING (customer_id)
-            WHERE NOT is_return AND department IS NOT NULL
+            SELECT position, category, sum(amount::{EXACT_MONEY})::DOUBLE AS value{units_column}
+            FROM lines JOIN customers USING (customer_id) JOIN departments ON lines.department::VARCHAR = departments.name
+            WHERE NOT is_return
             GROUP BY ALL
             """,
             customers=customers,
+            departments=_numbered(departments),
         )
-        column = pd.Index(departments).get_indexer(spend["department"])
+        column = spend["category"].to_numpy()
         value = _matrix(spend, "value", column, n, len(departments))
         dept_units = _matrix(spend, "units", column, n, len(departments)) if has_units else None
         blocks = features.department_blocks(departments, value, dept_units)
@@ -153,19 +154,22 @@ def enriched_features(log: CleanedLog, basic: pd.DataFrame, customers_truth: pd.
     n = len(customers)
     country = None
     if log.has("country"):
-        counts = log.query(
+        countries = _categories(log, "country")
+        # Most lines first, ties to the alphabetically first country (as `features._most_frequent_country`):
+        # the countries are numbered in name order.
+        winners = log.query(
             """
-            SELECT position, country::VARCHAR AS country, count(*) AS lines
-            FROM lines JOIN customers USING (customer_id)
-            WHERE country IS NOT NULL GROUP BY ALL
+            SELECT position, first(category ORDER BY lines DESC, category) AS category
+            FROM (SELECT position, category, count(*) AS lines
+                  FROM lines JOIN customers USING (customer_id) JOIN countries ON lines.country::VARCHAR = countries.name
+                  GROUP BY ALL)
+            GROUP BY position
             """,
             customers=customers,
+            countries=_numbered(countries),
         )
-        # Most lines first, ties to the alphabetically first country (as `features._most_frequent_country`).
-        winners = counts.sort_values(["position", "lines", "country"], ascending=[True, False, True])
-        winners = winners.drop_duplicates("position")
         country = pd.Series(np.nan, index=range(n), dtype="str")
-        country.iloc[winners["position"].to_numpy()] = winners["country"].to_numpy()
+        country.iloc[winners["position"].to_numpy()] = np.asarray(countries, dtype=object)[winners["category"].to_numpy()]
     distinct_products = None
     if log.has("product_id"):
         products = log.query(
@@ -259,6 +263,12 @@ def _categories(log: CleanedLog, column: str) -> list[str]:
         f"SELECT DISTINCT {column}::VARCHAR FROM lines WHERE {column} IS NOT NULL ORDER BY 1"
     ).fetchall()
     return [value for (value,) in found]
+
+
+def _numbered(names: list[str]) -> pd.DataFrame:
+    """`names` with their positions, for the engine to join on: results come back as numbers, not as
+    one text per row (tens of millions of customer x department rows at 10^8 lines)."""
+    return pd.DataFrame({"name": pd.Series(names, dtype="str"), "category": np.arange(len(names))})
 
 
 def _spread(frame: pd.DataFrame, column: str, n: int) -> np.ndarray:
