@@ -74,11 +74,26 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+WRITE_SLICE_ROWS = 500_000  # rows converted to Arrow at a time when a table is written
+
+
 def write_parquet(df: pd.DataFrame, path: Path) -> Path:
-    """Categorical columns keep only the categories they use."""
-    with atomic_path(path) as temp:
-        _used_categories(df).to_parquet(temp, index=False)
+    """The table as parquet, converted to Arrow a slice of WRITE_SLICE_ROWS rows at a time, so writing
+    a customer table of millions of rows never holds a second, Arrow copy of all of it. Categorical
+    columns keep only the categories they use."""
+    df = _used_categories(df)
+    schema = pa.Schema.from_pandas(df, preserve_index=False)
+    with atomic_path(path) as temp, pq.ParquetWriter(temp, schema) as writer:
+        for start in range(0, max(len(df), 1), WRITE_SLICE_ROWS):
+            writer.write_table(pa.Table.from_pandas(df.iloc[start : start + WRITE_SLICE_ROWS], schema=schema, preserve_index=False))
     return Path(path)
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A parquet file as a DataFrame, like `pd.read_parquet`, but converting column by column and
+    releasing each Arrow column once converted: the peak is about one copy of the table, not two
+    (and it is faster, the columns are not consolidated into blocks)."""
+    return pq.read_table(path, columns=columns).to_pandas(split_blocks=True, self_destruct=True)
 
 
 class PartitionedParquetWriter:

@@ -5,6 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from segmentation_pipeline import storage
 from segmentation_pipeline.storage import (
     PartitionedParquetWriter,
     atomic_path,
@@ -55,6 +56,22 @@ def test_used_categories_match_pandas_with_missing_values_and_order(tmp_path, or
     expected = frame["id"].cat.remove_unused_categories()
     assert list(written.cat.categories) == list(expected.cat.categories)
     assert written.astype(object).tolist() == expected.astype(object).tolist()
+
+
+def test_tables_written_in_slices_read_back_equal(tmp_path, monkeypatch):
+    """Slices where a text column is all missing, categoricals and times: one schema, the same table."""
+    monkeypatch.setattr(storage, "WRITE_SLICE_ROWS", 2)
+    frame = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d", "e"],
+        "note": [None, None, "x", None, "y"],
+        "country": pd.Categorical(["UK", "UK", "FR", "UK", "DE"]),
+        "seen": pd.to_datetime(["2025-01-01", "2025-01-02", None, "2025-01-04", "2025-01-05"]),
+        "value": [1.0, float("nan"), 3.0, 4.0, 5.0],
+    })
+    path = storage.write_parquet(frame, tmp_path / "table.parquet")
+    assert pq.ParquetFile(path).metadata.num_row_groups == 3
+    pd.testing.assert_frame_equal(storage.read_parquet(path), pd.read_parquet(path))
+    pd.testing.assert_frame_equal(storage.read_parquet(path), frame, check_categorical=False)
 
 
 def test_partitioned_writer_appends_chunks_whatever_their_categories(tmp_path):

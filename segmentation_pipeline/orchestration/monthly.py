@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from segmentation_pipeline import layout
 from segmentation_pipeline.orchestration.metadata import table_metadata
 from segmentation_pipeline.orchestration.resources import PipelineSettings
-from segmentation_pipeline.storage import PartitionedParquetWriter, parquet_rows
+from segmentation_pipeline.storage import PartitionedParquetWriter, parquet_rows, read_parquet
 
 
 class MonthlyTable:
@@ -35,7 +35,7 @@ class MonthlyTable:
         return [self.path(month) for month in months]
 
     def read(self, month: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(self.path(month), columns=columns)
+        return read_parquet(self.path(month), columns)
 
     def columns(self, month: str) -> list[str]:
         """The table's column names, from one month file's schema."""

@@ -28,7 +28,7 @@ from segmentation_pipeline.errors import ConfigError
 from segmentation_pipeline.narrative import NarrativeError, request_narrative
 from segmentation_pipeline.orchestration.metadata import table_metadata
 from segmentation_pipeline.publication import OutputFolder, RunStaging
-from segmentation_pipeline.storage import atomic_path, write_parquet
+from segmentation_pipeline.storage import atomic_path, read_parquet, write_parquet
 
 
 @lru_cache(maxsize=8)
@@ -139,7 +139,7 @@ class _TableIO(dg.IOManager):
         context.add_output_metadata(table_metadata(obj, [relative]))
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        return pd.read_parquet(self.settings.locate(layout.table(context.asset_key.to_user_string()), self.run_id))
+        return read_parquet(self.settings.locate(layout.table(context.asset_key.to_user_string()), self.run_id))
 
 
 class TableIOManager(_StagingIOManager):

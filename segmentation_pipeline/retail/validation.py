@@ -80,10 +80,10 @@ def feature_table_problems(features: pd.DataFrame) -> list[str]:
         problems.append(f"{duplicated} customers appear more than once")
     if features["customer_id"].isna().any():
         problems.append("some rows have no customer id")
-    numeric = features.select_dtypes("number")
-    nulls = numeric.isna().sum()
-    for column, count in nulls[nulls > 0].items():
-        problems.append(f"column `{column}` has {int(count)} missing values")
+    for column in features.select_dtypes("number").columns:  # one column at a time: no table-sized mask
+        count = int(features[column].isna().sum())
+        if count:
+            problems.append(f"column `{column}` has {count} missing values")
     if "recency_days" in features.columns and (features["recency_days"] < 0).any():
         problems.append(f"{int((features['recency_days'] < 0).sum())} customers have negative recency")
     return problems

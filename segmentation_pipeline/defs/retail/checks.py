@@ -22,6 +22,7 @@ from segmentation_pipeline.orchestration.resources import PipelineSettings, load
 from segmentation_pipeline.retail import personas, profiles, validation
 from segmentation_pipeline.orchestration.monthly import MonthlyTable
 from segmentation_pipeline.retail.cleaning import merged_reasons_summary, rejected_reasons_summary
+from segmentation_pipeline.storage import read_parquet
 
 MONTHLY_TABLES = ("raw_transactions", "cleaned_transactions", "rejected_transactions")
 FEATURE_TABLES = ("rfm", "customer_features_basic", "customer_features_enriched")
@@ -55,7 +56,7 @@ class _Stored:
         return self.settings.locate(relative, self.run_id)
 
     def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(self.path(layout.table(name)), columns=columns)
+        return read_parquet(self.path(layout.table(name)), columns)
 
     def monthly(self, name: str) -> MonthlyTable:
         return MonthlyTable(self.settings, name, self.run_id)
