@@ -346,7 +346,10 @@ def aligned_features(result, features: pd.DataFrame) -> pd.DataFrame:
             f"e.g. {list(unknown[:3])}"
         )
     columns = [c for c in features.columns if c in ALIGNED_COLUMNS or c.startswith(DEPT_VALUE_PREFIX)]
-    frame = features[columns].take(positions).reset_index(drop=True)
+    frame = features[columns]
+    if not np.array_equal(positions, np.arange(len(features))):  # same order (the usual case): no copy
+        frame = frame.take(positions)
+    frame = frame.reset_index(drop=True)
     frame["cluster"] = np.asarray(result.labels).astype(int)
     return frame
 

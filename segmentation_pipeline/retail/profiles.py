@@ -178,7 +178,8 @@ def _persona_numbers(personas: dict, cluster_id: int) -> dict:
 
 
 def _align_features(result: Any, features: pd.DataFrame, features_used: list[str]) -> pd.DataFrame:
-    """Rows of `features` in the order of result.customer_ids; ids compared as strings."""
+    """The columns profiles read (ids, segment, the features used, department spend) of `features`, in
+    the order of result.customer_ids; ids compared as strings."""
     table = "customer feature table"
     required = ["customer_id", SEGMENT_COLUMN, *features_used]
     missing_columns = [column for column in required if column not in features.columns]
@@ -187,7 +188,8 @@ def _align_features(result: Any, features: pd.DataFrame, features_used: list[str
     non_numeric = [c for c in features_used if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
         raise InputDataError(f"{table}: column(s) {', '.join(non_numeric)} must be numeric")
-    indexed = features.set_index(features["customer_id"].astype(str))
+    used = [*required, *(c for c in features.columns if str(c).startswith(DEPT_VALUE_PREFIX))]
+    indexed = features[used].set_index(features["customer_id"].astype(str))  # only the columns profiles read
     if indexed.index.has_duplicates:
         duplicated = indexed.index[indexed.index.duplicated()].unique()[:5].tolist()
         raise InputDataError(f"{table}: column customer_id has duplicate ids, e.g. {duplicated}")
