@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from segmentation_pipeline.retail.cleaning import REJECT_REASONS, CleaningRules, clean_transactions
+from segmentation_pipeline.retail.transactions import IDENTIFIER_COLUMNS
 from segmentation_pipeline.readers import read_table
 from segmentation_pipeline.retail.sources import map_columns
 from segmentation_pipeline_tests.conftest import ONLINE_RETAIL_TRANSACTIONS
@@ -196,7 +197,7 @@ def test_duplicates_are_found_on_categorical_codes_and_on_plain_text_alike():
         assert clean_transactions(table, as_of=AS_OF).rejected["source_row"].tolist() == [2]
 
 
-def test_cleaned_text_columns_are_categorical_and_synthesized_invoices_join_the_given_ones():
+def test_cleaned_text_columns_are_categorical_ids_may_stay_text_and_synthesized_invoices_join_the_given_ones():
     raw = raw_table(
         [
             ("9", "17850", "2010-12-01 08:26", "6", "2.55", "mug"),
@@ -205,13 +206,19 @@ def test_cleaned_text_columns_are_categorical_and_synthesized_invoices_join_the_
             ("9", "13047", "2010-12-02 10:00", "1", "1", None),
         ]
     )
-    raw["invoice_id"] = raw["invoice_id"].astype("str")  # e.g. several files concatenated: plain text
+    expected_invoices = ["9", "17850|2010-12-01T09:00:00", "17850|2010-12-01T09:00:00", "9"]
     cleaned = clean_transactions(raw, as_of=AS_OF).cleaned
     for column in ("invoice_id", "customer_id", "description"):
         assert isinstance(cleaned[column].dtype, pd.CategoricalDtype)
-    assert cleaned["invoice_id"].tolist() == ["9", "17850|2010-12-01T09:00:00", "17850|2010-12-01T09:00:00", "9"]
-    assert cleaned["invoice_id"].cat.categories.is_unique and cleaned["invoice_id"].notna().all()
+    assert cleaned["invoice_id"].tolist() == expected_invoices and cleaned["invoice_id"].cat.categories.is_unique
     assert cleaned["description"].tolist()[:3] == ["mug", "mug", "cup"] and pd.isna(cleaned["description"].iloc[3])
+    # Ids read back from a month file are plain text (`IDENTIFIER_COLUMNS`): they stay text, gaps filled.
+    as_text = raw.assign(**{c: raw[c].astype("str").where(raw[c].notna()) for c in IDENTIFIER_COLUMNS})
+    cleaned = clean_transactions(as_text, as_of=AS_OF).cleaned
+    for column in IDENTIFIER_COLUMNS:
+        assert isinstance(cleaned[column].dtype, pd.StringDtype) and cleaned[column].notna().all()
+    assert cleaned["invoice_id"].tolist() == expected_invoices
+    assert isinstance(cleaned["description"].dtype, pd.CategoricalDtype)
 
 
 @pytest.fixture(scope="module")
