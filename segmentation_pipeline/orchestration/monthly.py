@@ -19,7 +19,11 @@ import pyarrow.parquet as pq
 from segmentation_pipeline import layout
 from segmentation_pipeline.orchestration.metadata import table_metadata
 from segmentation_pipeline.orchestration.resources import PipelineSettings
-from segmentation_pipeline.storage import PartitionedParquetWriter, parquet_rows, read_parquet
+from segmentation_pipeline.storage import (
+    PartitionedParquetWriter,
+    parquet_rows,
+    read_parquet,
+)
 
 
 class MonthlyTable:

@@ -36,6 +36,7 @@ from segmentation_pipeline.orchestration.instance import (
     live_run_ids,
 )
 from segmentation_pipeline.orchestration.locking import folder_lock
+from segmentation_pipeline.orchestration.memory import release_after_steps
 from segmentation_pipeline.orchestration.partitions import (
     partition_range_tags,
     sync_months,
@@ -153,6 +154,7 @@ def _launch(
 
         job = build_definitions(config_path).resolve_job_def(job_name)
         instance.add_event_listener(outcome.run_id, progress)
+        instance.add_event_listener(outcome.run_id, release_after_steps)
         return job.execute_in_process(
             run_config=QUIET, instance=instance, run_id=outcome.run_id, tags=tags, raise_on_error=False
         )

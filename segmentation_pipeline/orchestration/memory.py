@@ -1,0 +1,40 @@
+"""Memory a finished step freed goes back to the system before the next step starts.
+
+A run executes every step in one process (the in-process executor). glibc keeps the small and
+medium blocks a step freed in its heaps for reuse, fragmented among the blocks still in use, so the
+process does not shrink: on a 10^8-line log it sat at 7 GB after cleaning and at 14 GB after the
+enriched customer table, and each later step added its own working memory on top. `malloc_trim`
+hands every whole free page back; collecting reference cycles first frees the tables they hold.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+
+STEP_END_EVENTS = frozenset({"STEP_SUCCESS", "STEP_FAILURE"})
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        library = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): their allocators return memory their own way
+        return None
+    return library if hasattr(library, "malloc_trim") else None
+
+
+_GLIBC = _glibc()
+
+
+def release_freed_memory() -> None:
+    """Free unreachable cycles, then return the allocator's free pages to the system."""
+    gc.collect()
+    if _GLIBC is not None:
+        _GLIBC.malloc_trim(0)
+
+
+def release_after_steps(entry) -> None:
+    """Instance event listener: `release_freed_memory` whenever a step of the run ends."""
+    event = entry.dagster_event
+    if event is not None and event.event_type_value in STEP_END_EVENTS:
+        release_freed_memory()
