@@ -85,7 +85,8 @@ def write_parquet(df: pd.DataFrame, path: Path) -> Path:
     schema = pa.Schema.from_pandas(df, preserve_index=False)
     with atomic_path(path) as temp, pq.ParquetWriter(temp, schema) as writer:
         for start in range(0, max(len(df), 1), WRITE_SLICE_ROWS):
-            writer.write_table(pa.Table.from_pandas(df.iloc[start : start + WRITE_SLICE_ROWS], schema=schema, preserve_index=False))
+            part = df.iloc[start : start + WRITE_SLICE_ROWS]
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
     return Path(path)
 
 
@@ -119,7 +120,8 @@ class PartitionedParquetWriter:
         self.rows: dict[str, int] = {}
 
     def write(self, key: str, frame: pd.DataFrame) -> None:
-        table = _uniform_dictionaries(pa.Table.from_pandas(_used_categories(frame), preserve_index=False), self._plain_text)
+        table = pa.Table.from_pandas(_used_categories(frame), preserve_index=False)
+        table = _uniform_dictionaries(table, self._plain_text)
         if key not in self._writers:
             temp = self._stack.enter_context(atomic_path(self._path_of(key)))
             self._writers[key] = (pq.ParquetWriter(temp, table.schema), temp)
@@ -178,13 +180,20 @@ def _without_unused_categories(column: pd.Series) -> pd.Series:
 def _uniform_dictionaries(table: pa.Table, plain_text: Sequence[str] = ()) -> pa.Table:
     """Dictionary columns with int32 indices and string values, whichever width pandas chose; the
     `plain_text` ones as plain strings."""
-    uniform = pa.dictionary(pa.int32(), pa.string())
     for index, field in enumerate(table.schema):
-        text = pa.types.is_dictionary(field.type) or pa.types.is_large_string(field.type)
-        wanted = pa.string() if field.name in plain_text else uniform
-        if text and field.type != wanted and (field.name in plain_text or pa.types.is_dictionary(field.type)):
-            table = table.set_column(index, field.name, table.column(index).cast(wanted))
+        stored = _stored_type(field, plain_text)
+        if field.type != stored:
+            table = table.set_column(index, field.name, table.column(index).cast(stored))
     return table
+
+
+def _stored_type(field: pa.Field, plain_text: Sequence[str]) -> pa.DataType:
+    text = pa.types.is_dictionary(field.type) or pa.types.is_large_string(field.type)
+    if text and field.name in plain_text:
+        return pa.string()
+    if pa.types.is_dictionary(field.type):
+        return pa.dictionary(pa.int32(), pa.string())
+    return field.type
 
 
 def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
