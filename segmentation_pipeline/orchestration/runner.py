@@ -128,6 +128,26 @@ def _execute(
     return outcome
 
 
+def _execute_in_this_process(job: dg.JobDefinition, instance: dg.DagsterInstance, run_id: str, tags: dict[str, str]):
+    """`job.execute_in_process(...)`, except that step outputs are not kept. `execute_in_process` holds
+    every step's return value in memory until the run ends, so that tests can ask for them: every
+    customer table and clustering result of the run at once, 15 GB on a 10^8-line log. The outputs are
+    stored by the IO managers and read back from there; nothing here needs them. This uses the two
+    Dagster internals `execute_in_process` is built on (the Dagster release is pinned)."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import core_execute_in_process
+
+    return core_execute_in_process(
+        run_config=QUIET,
+        job=InMemoryJob(job_def=job.as_ephemeral_job(resource_defs={}, input_values={})),
+        instance=instance,
+        output_capturing_enabled=False,
+        raise_on_error=False,
+        run_tags=tags,
+        run_id=run_id,
+    )
+
+
 def _disk_full(exc: BaseException | None) -> bool:
     """Whether a failure (or one of its causes) is a full disk, as SQLite or the OS reports it."""
     while exc is not None:
@@ -155,9 +175,7 @@ def _launch(
         job = build_definitions(config_path).resolve_job_def(job_name)
         instance.add_event_listener(outcome.run_id, progress)
         instance.add_event_listener(outcome.run_id, release_after_steps)
-        return job.execute_in_process(
-            run_config=QUIET, instance=instance, run_id=outcome.run_id, tags=tags, raise_on_error=False
-        )
+        return _execute_in_this_process(job, instance, outcome.run_id, tags)
     job = dg.build_reconstructable_job(DEFINITIONS_MODULE, "job_for", reconstructable_args=(str(config_path), job_name))
     result = dg.execute_job(job, instance, run_config=QUIET, tags=tags)
     outcome.run_id = result.run_id
