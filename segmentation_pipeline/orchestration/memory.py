@@ -2,15 +2,14 @@
 
 A run executes every step in one process (the in-process executor). glibc keeps the small and
 medium blocks a step freed in its heaps for reuse, fragmented among the blocks still in use, so the
-process does not shrink: on a 10^8-line log it sat at 7 GB after cleaning and at 14 GB after the
-enriched customer table, and each later step added its own working memory on top. `malloc_trim`
-hands every whole free page back; collecting reference cycles first frees the tables they hold.
+process does not shrink: on a 10^8-line log it stayed at 4 to 7 GB after cleaning, before any
+customer table existed, and each later step added its own working memory on top. `malloc_trim`
+hands every whole free page back (in well under a tenth of a second).
 """
 
 from __future__ import annotations
 
 import ctypes
-import gc
 
 STEP_END_EVENTS = frozenset({"STEP_SUCCESS", "STEP_FAILURE"})
 
@@ -27,8 +26,7 @@ _GLIBC = _glibc()
 
 
 def release_freed_memory() -> None:
-    """Free unreachable cycles, then return the allocator's free pages to the system."""
-    gc.collect()
+    """Return the allocator's free pages to the system."""
     if _GLIBC is not None:
         _GLIBC.malloc_trim(0)
 
