@@ -91,9 +91,15 @@ def _clustered_customers(
     labels = assigned.drop(columns="customer_id")
     for start in range(0, max(len(clustered), 1), chunk_rows):
         rows = clustered[start : start + chunk_rows]
-        yield pd.concat(
-            [features.iloc[rows].reset_index(drop=True), labels.iloc[position[rows]].reset_index(drop=True)], axis=1
-        )
+        yield pd.concat([_rows(features, rows).reset_index(drop=True), _rows(labels, position[rows]).reset_index(drop=True)], axis=1)
+
+
+def _rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """`frame.iloc[positions]`, as a slice when the positions are consecutive (the usual case): taking
+    rows one by one from Arrow-backed text columns cost a third of the step at millions of customers."""
+    if len(positions) and positions[-1] - positions[0] == len(positions) - 1 and (np.diff(positions) == 1).all():
+        return frame.iloc[positions[0] : positions[-1] + 1]
+    return frame.iloc[positions]
 
 
 persona_assets = [_personas_asset(method) for method in METHODS]
