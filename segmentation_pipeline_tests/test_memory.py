@@ -20,16 +20,13 @@ def test_memory_is_released_when_a_step_ends_and_only_then(monkeypatch):
     assert len(released) == 2
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
-
-
 @pytest.mark.skipif(memory._GLIBC is None, reason="malloc_trim is glibc's")
 def test_fragmented_free_blocks_go_back_to_the_system():
     """Half of 400 MB of 64 kB blocks freed in a checkerboard stays in the heap until trimmed."""
     blocks = [np.ones(8_192) for _ in range(6_400)]  # 64 kB each: below the mmap threshold
     del blocks[::2]
-    before = _rss_mb()
-    memory.release_freed_memory()
-    assert before - _rss_mb() > 100
+    before = memory.resident_mb()
+    memory.release_freed_memory(above_mb=before + 1)  # a smaller process is left as it is
+    assert before - memory.resident_mb() < 10
+    memory.release_freed_memory(above_mb=0)
+    assert before - memory.resident_mb() > 100
