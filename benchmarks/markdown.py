@@ -71,7 +71,8 @@ def _pipeline(pipeline: dict) -> str:
         "| config | transactions | customers | assets | runs | wall | peak RSS |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, entry in pipeline.items():
+    # The shipped default first, then the sizes from small to large, whichever order runs were merged in.
+    for label, entry in sorted(pipeline.items(), key=lambda item: (item[0] != "default", item[1].get("rows") or 0)):
         name = "shipped default" if label == "default" else f"{label} transactions"
         median = entry["median"]
         if median.get("seconds") is None:
