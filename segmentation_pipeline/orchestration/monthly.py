@@ -59,7 +59,8 @@ class MonthlyTableWriter:
     """Rows of one monthly table streamed into the run's staging, one file per month of the run.
 
     `write` takes any chunk of rows (each with its month in `month_column`) and appends each month's
-    rows to that month's file; `plain_text` columns are stored as plain strings (`PartitionedParquetWriter`). `finish` writes an empty file for every month of the run without rows
+    rows to that month's file; `plain_text` columns are stored as plain strings
+    (`PartitionedParquetWriter`). `finish` writes an empty file for every month of the run without rows
     (so a month that lost all its rows is replaced, not left stale), records every file in the ledger
     and returns the standard metadata. A step that fails leaves no file behind.
     """

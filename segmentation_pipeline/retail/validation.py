@@ -45,7 +45,7 @@ def accounting_problems(
     return problems
 
 
-# The columns `cleaned_table_problems` reads (those the table has): a check reads only these.
+# The columns `cleaned_table_problems` reads (every cleaned table has them): a check reads only these.
 CLEANED_CHECKED_COLUMNS = ("customer_id", "timestamp", "quantity", "is_return", "unit_price", "amount")
 
 

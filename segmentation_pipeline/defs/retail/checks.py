@@ -132,9 +132,9 @@ def clean_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSetti
         problems = validation.accounting_problems(*counts.values())
         yield check_result("raw_rows_accounted_for", "cleaned_transactions", problems, **totals)
     if ("cleaned_transactions", "cleaned_rows_valid") in selected:
-        present = set(stored.monthly("cleaned_transactions").columns(stored.months[0])) if stored.months else set()
-        checked = [column for column in validation.CLEANED_CHECKED_COLUMNS if column in present]
-        problems = stored.month_by_month("cleaned_transactions", validation.cleaned_table_problems, checked)
+        problems = stored.month_by_month(
+            "cleaned_transactions", validation.cleaned_table_problems, list(validation.CLEANED_CHECKED_COLUMNS)
+        )
         yield check_result("cleaned_rows_valid", "cleaned_transactions", problems)
     if ("rejected_transactions", "rejected_share_within_limit") in selected:
         raw_rows = totals["raw_transactions_rows"]
