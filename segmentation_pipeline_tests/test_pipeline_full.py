@@ -71,6 +71,9 @@ def test_full_graph_materializes_and_every_check_passes(tmp_path):
         assert len(personas["personas"]) == profile_json["metadata"]["n_clusters"]
         clustered = pd.read_csv(out / "tables" / f"{method}_clustered_customers.csv")
         assert len(clustered) == len(features) and clustered["persona_name"].notna().all()
+        assert {"customer_id", "segment", "monetary", "cluster"} <= set(clustered.columns)
+        # department spend and ground truth are read from their own tables, not repeated per method
+        assert not [c for c in clustered.columns if c.startswith(("dept_value:", "dept_units:", "true_"))]
         bundle = ModelBundle.load(out / "models" / f"{method}_bundle.joblib")
         assignments = pd.read_parquet(out / "tables" / f"{method}_cluster_assignments.parquet")
         predicted = bundle.predict(features.set_index("customer_id").loc[assignments["customer_id"]].reset_index())

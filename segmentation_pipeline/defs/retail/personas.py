@@ -21,10 +21,17 @@ from segmentation_pipeline.orchestration.resources import (
     record_skipped,
 )
 from segmentation_pipeline.retail import aggregates, personas
+from segmentation_pipeline.retail.features import (
+    DEPT_UNITS_PREFIX,
+    DEPT_VALUE_PREFIX,
+    GROUND_TRUTH_PREFIX,
+)
 from segmentation_pipeline.storage import atomic_write_text, write_csv
 
 
 CSV_CHUNK_ROWS = 250_000  # customers converted and written at a time
+# Column prefixes the clustered-customers CSV leaves to the tables that own them.
+SHARED_ELSEWHERE_PREFIXES = (DEPT_VALUE_PREFIX, DEPT_UNITS_PREFIX, GROUND_TRUTH_PREFIX)
 
 
 def _personas_asset(method: str) -> dg.AssetsDefinition:
@@ -78,10 +85,14 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
 def _clustered_customers(
     result: ClusteringResult, features: pd.DataFrame, built: dict, chunk_rows: int = CSV_CHUNK_ROWS
 ) -> Iterator[pd.DataFrame]:
-    """Customer features + cluster + persona name (+ `noise` for density methods: customers in no dense
-    region, assigned to their nearest cluster), for analysts who want the rows behind a persona; in
-    the features' order, in chunks of `chunk_rows` customers, so millions of rows never become one
-    second copy of the table."""
+    """The customer's RFM and behaviour columns + cluster + persona name (+ `noise` for density
+    methods: customers in no dense region, assigned to their nearest cluster), for analysts who want
+    the rows behind a persona; in the features' order, in chunks of `chunk_rows` customers, so
+    millions of rows never become one second copy of the table.
+
+    The per-department columns and the ground truth are left out: they are written once, in
+    `customer_features_enriched` and `ground_truth_customers` (keyed by customer_id), and repeated
+    in every method's CSV they were three quarters of its cells and most of the step's time."""
     names = {p["cluster_id"]: p["persona_name"] for p in built["personas"]}
     assigned = assignments_table(result)
     assigned = assigned[[c for c in ("customer_id", "cluster", "noise") if c in assigned.columns]]
@@ -89,6 +100,7 @@ def _clustered_customers(
     position = pd.Index(assigned["customer_id"].astype(str)).get_indexer(features["customer_id"].astype(str))
     clustered = np.flatnonzero(position >= 0)
     labels = assigned.drop(columns="customer_id")
+    features = features[[c for c in features.columns if not str(c).startswith(SHARED_ELSEWHERE_PREFIXES)]]
     for start in range(0, max(len(clustered), 1), chunk_rows):
         rows = clustered[start : start + chunk_rows]
         yield pd.concat([_rows(features, rows).reset_index(drop=True), _rows(labels, position[rows]).reset_index(drop=True)], axis=1)
