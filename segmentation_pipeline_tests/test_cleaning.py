@@ -191,10 +191,12 @@ def test_rows_that_only_share_a_hash_are_not_duplicates(monkeypatch):
 
 
 def test_duplicates_are_found_on_categorical_codes_and_on_plain_text_alike():
-    raw = raw_table([ROW, NEAR, ROW, ("2", "13047", "2010-12-02", "1", "1", "cup")])
+    other_customer = ("536365", "12583", *ROW[2:])  # differs from ROW in its customer id only
+    other_invoice = ("536366", *ROW[1:])  # and in its invoice id only
+    raw = raw_table([ROW, NEAR, other_customer, ROW, other_invoice, ("2", "13047", "2010-12-02", "1", "1", "cup")])
     as_text = raw.assign(**{c: raw[c].astype("str") for c in ("invoice_id", "customer_id", "description")})
     for table in (raw, as_text):
-        assert clean_transactions(table, as_of=AS_OF).rejected["source_row"].tolist() == [2]
+        assert clean_transactions(table, as_of=AS_OF).rejected["source_row"].tolist() == [3]
 
 
 def test_cleaned_text_columns_are_categorical_ids_may_stay_text_and_synthesized_invoices_join_the_given_ones():

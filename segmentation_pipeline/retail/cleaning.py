@@ -289,10 +289,8 @@ def _first_failed_rule(raw: pd.DataFrame, itemised: bool, rules: CleaningRules, 
     if rules.drop_exact_duplicates:
         # Equal rows fail the same rules, so copies of a rejected row are already rejected for its
         # reason; checking the rows still valid finds every copy of an earlier valid row.
-        valid = reason < 0
-        duplicate = np.zeros(len(raw), dtype=bool)
-        duplicate[valid] = _copies_of_earlier_rows(raw.loc[valid, [c for c in raw.columns if c not in DERIVED_COLUMNS]])
-        reject("duplicate", duplicate)
+        compared = raw[[c for c in raw.columns if c not in DERIVED_COLUMNS]]
+        reject("duplicate", _copies_of_earlier_rows(compared, among=reason < 0))
     return reason
 
 
@@ -331,19 +329,28 @@ def _amount_agreement(rows: pd.DataFrame, tolerance: float) -> AmountAgreement:
     return AmountAgreement(int(compared.sum()), int(disagree.sum()), tolerance, examples)
 
 
-def _copies_of_earlier_rows(rows: pd.DataFrame) -> np.ndarray:
-    """Rows equal to an earlier row in every column. Row hashes single out the few candidates quickly;
-    comparing the candidates' values keeps the answer exact when different rows share a hash.
+def _copies_of_earlier_rows(rows: pd.DataFrame, among: np.ndarray) -> np.ndarray:
+    """Rows of `among` equal in every column to an earlier row of `among`.
 
-    Within a categorical column equal codes mean equal values, so its codes stand in for its texts.
+    Hashes of the columns that hash fast (numbers, timestamps, categorical codes: within a column
+    equal codes mean equal values) single out the few candidates; comparing the candidates in every
+    column keeps the answer exact. Text columns (identifiers, nearly one value per row) are left out
+    of the hash: hashing ten million of them cost more than every rule together, and rows that differ
+    only in them are few, and compared in full.
     """
-    rows = pd.DataFrame({name: _codes_or_values(column) for name, column in rows.items()})
-    hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
-    candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    hashed = {name: _codes_or_values(column) for name, column in rows.items() if _hashes_fast(column)}
+    hashes = pd.util.hash_pandas_object(pd.DataFrame(hashed), index=False).to_numpy() if hashed else np.zeros(len(rows))
+    candidates = among.copy()
+    candidates[among] = pd.Series(hashes[among]).duplicated(keep=False).to_numpy()
     copies = np.zeros(len(rows), dtype=bool)
     if candidates.any():
         copies[candidates] = rows[candidates].duplicated(keep="first").to_numpy()
     return copies
+
+
+def _hashes_fast(column: pd.Series) -> bool:
+    dtype = column.dtype
+    return isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype)
 
 
 def _codes_or_values(column: pd.Series) -> pd.Series:
