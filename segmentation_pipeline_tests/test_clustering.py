@@ -23,6 +23,7 @@ from segmentation_pipeline.clustering import (
 from segmentation_pipeline.clustering.assignments import assignments_table
 from segmentation_pipeline.clustering.bundle import BUNDLE_FORMAT_VERSION
 from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
+from segmentation_pipeline.clustering.runner import clustered_columns
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer
 from segmentation_pipeline.clustering.selection import elbow_index, sample_rows
 from segmentation_pipeline.errors import InputDataError
@@ -379,6 +380,29 @@ def test_purchase_mix_block_weighs_as_much_as_the_behaviour_block_and_predicts_a
     np.testing.assert_array_equal(result.bundle.predict(mixed.iloc[::-1]).labels, result.labels[::-1])
     with pytest.raises(InputDataError, match="'dept_value:Toys'"):
         result.bundle.predict(mixed.drop(columns="dept_value:Toys"))
+
+
+def test_preparation_is_fitted_on_the_fit_sample_and_applied_to_everyone_in_chunks():
+    mixed = with_purchase_mix(PLANTED, TRUTH)
+    settings = ClusteringSettings(bootstraps=0, fit_sample_size=150, mix_components=3)
+    result = run_method("kmeans", mixed, settings, "behaviour_mix")
+    fitted = mixed.iloc[sample_rows(len(mixed), 150, settings.seed)]
+    transform = result.bundle.transform  # monetary is log1p-ed, then scaled by the fitted customers' statistics
+    assert transform.scaler.mean_[list(DEFAULT_FEATURES).index("monetary")] == pytest.approx(np.log1p(fitted["monetary"]).mean())
+    assert transform.scaler.mean_[0] != pytest.approx(mixed[DEFAULT_FEATURES[0]].mean())
+    np.testing.assert_array_equal(result.prepared, transform.transform(mixed))
+    np.testing.assert_array_equal(transform.transform(mixed, chunk_rows=7), transform.transform(mixed))
+    np.testing.assert_array_equal(result.bundle.predict(mixed).labels, result.labels)
+
+
+def test_clustered_columns_are_the_id_the_features_and_the_mix_columns_in_table_order():
+    mixed = with_purchase_mix(PLANTED, TRUTH).assign(segment="x", **{"dept_units:Toys": 1})
+    both = ClusteringSettings()
+    expected = ["customer_id", *DEFAULT_FEATURES, "dept_value:Garden", "dept_value:Grocery", "dept_value:Toys", "dept_value:Fashion"]
+    assert clustered_columns(list(mixed.columns), both) == expected
+    assert clustered_columns(list(mixed.columns), ClusteringSettings(feature_sets=["behaviour"])) == expected[:7]
+    with pytest.raises(InputDataError, match="missing feature column.*'tenure_months'.*available: customer_id, recency_days"):
+        clustered_columns([c for c in mixed.columns if c != "tenure_months"], both)
 
 
 def test_mix_feature_set_without_spend_columns_is_skipped_with_a_reason():

@@ -66,8 +66,9 @@ class ClusteringSettings:
     seed: drives every random choice (samples, initialisations, bootstraps); same data + seed ->
         same labels and metrics.
     selection_sample_size: customers the candidate models are fitted on when choosing k.
-    fit_sample_size: customers the final model is fitted on (everyone up to this many); every
-        customer is then assigned, in chunks. Fitting cost stays flat as the customer base grows,
+    fit_sample_size: customers the final model and the feature preparation (scaling, purchase-mix
+        PCA) are fitted on (everyone up to this many); every customer is then prepared and
+        assigned, in chunks. Fitting cost stays flat as the customer base grows,
         the quality metrics are measured on the same sample, and the bootstraps always judge a
         model fitted on the same number of customers, so stability reads alike at any scale.
     silhouette_sample_size: the fixed random sample (derived from seed and n only, so identical for

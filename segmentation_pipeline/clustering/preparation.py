@@ -31,7 +31,8 @@ from segmentation_pipeline.errors import InputDataError
 
 CUSTOMER_ID = "customer_id"
 SOURCE = "customer features"
-FEATURE_SETS = ("behaviour", "behaviour_mix")
+MIX_FEATURE_SET = "behaviour_mix"  # the feature set with the purchase mix
+FEATURE_SETS = ("behaviour", MIX_FEATURE_SET)
 MIX_COMPONENT_PREFIX = "mix_"
 
 
@@ -126,8 +127,15 @@ class FeatureTransform:
         """Columns a customer table needs for `transform`."""
         return list(self.features) + (list(self.mix.columns) if self.mix else [])
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """The prepared matrix of `frame` (extra columns are ignored)."""
+    def transform(self, frame: pd.DataFrame, chunk_rows: int | None = None) -> np.ndarray:
+        """The prepared matrix of `frame` (extra columns are ignored); with `chunk_rows`, prepared
+        that many rows at a time into one matrix, so the intermediate matrices of millions of
+        customers (their spend, its shares) never exist whole."""
+        if chunk_rows is not None and len(frame) > chunk_rows:
+            prepared = np.empty((len(frame), len(self.columns)))
+            for start in range(0, len(frame), chunk_rows):
+                prepared[start : start + chunk_rows] = self.transform(frame.iloc[start : start + chunk_rows])
+            return prepared
         prepared = self._scaled(_log_matrix(frame, self.features, self.log1p_features))
         return np.hstack([prepared, self.mix.transform(frame)]) if self.mix else prepared
 
@@ -184,12 +192,7 @@ def customer_ids(frame: pd.DataFrame) -> np.ndarray:
 
 def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str, ...]) -> np.ndarray:
     """Float matrix of `features` with log1p applied to `log1p`; raises naming any bad column."""
-    missing = [name for name in features if name not in frame.columns]
-    if missing:
-        raise InputDataError(
-            f"{SOURCE}: missing feature column(s) {', '.join(repr(name) for name in missing)} "
-            f"(configured features: {', '.join(features)}; available: {', '.join(map(str, frame.columns))})"
-        )
+    require_features(features, list(frame.columns))
     matrix = np.empty((len(frame), len(features)))  # filled column by column: no second copy to stack
     for position, name in enumerate(features):
         try:
@@ -210,6 +213,16 @@ def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str
             + (f" (log1p columns {', '.join(log1p)} must be > -1)" if log1p else "")
         )
     return matrix
+
+
+def require_features(features: Sequence[str], available: Sequence[str]) -> None:
+    """InputDataError naming the missing features and every available column, if any is missing."""
+    missing = [name for name in features if name not in set(available)]
+    if missing:
+        raise InputDataError(
+            f"{SOURCE}: missing feature column(s) {', '.join(repr(name) for name in missing)} "
+            f"(configured features: {', '.join(features)}; available: {', '.join(map(str, available))})"
+        )
 
 
 def _spend_matrix(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from segmentation_pipeline.clustering.autoencoder_kmeans import AutoencoderKMeansMethod
 from segmentation_pipeline.clustering.base import (
+    ASSIGN_CHUNK_ROWS,
     ClusteringMethod,
     ClusteringResult,
     ClusteringSettings,
@@ -24,10 +26,13 @@ from segmentation_pipeline.clustering.hdbscan import HDBSCANMethod
 from segmentation_pipeline.clustering.kmeans import KMeansMethod
 from segmentation_pipeline.clustering.metrics import SilhouetteScorer, quality_metrics
 from segmentation_pipeline.clustering.preparation import (
+    CUSTOMER_ID,
     FEATURE_SETS,
+    MIX_FEATURE_SET,
     FeatureTransform,
     customer_ids,
     mix_columns,
+    require_features,
 )
 from segmentation_pipeline.clustering.selection import sample_rows, select_k
 from segmentation_pipeline.clustering.stability import bootstrap_stability
@@ -47,9 +52,21 @@ METHODS: dict[str, ClusteringMethod] = {
 
 def unavailable_feature_sets(features: pd.DataFrame, settings: ClusteringSettings) -> dict[str, str]:
     """Configured feature sets this customer table cannot feed, each with the reason."""
-    if "behaviour_mix" in settings.feature_sets and not mix_columns(features, settings.mix_prefix):
-        return {"behaviour_mix": f"the customer table has no '{settings.mix_prefix}*' spend columns"}
+    if MIX_FEATURE_SET in settings.feature_sets and not mix_columns(features, settings.mix_prefix):
+        return {MIX_FEATURE_SET: f"the customer table has no '{settings.mix_prefix}*' spend columns"}
     return {}
+
+
+def clustered_columns(available: Sequence[str], settings: ClusteringSettings) -> list[str]:
+    """The columns of a customer table (`available`, in table order) that the configured feature
+    sets read: the id, the features and, for the purchase mix, the `mix_prefix` spend columns. A
+    feature the table lacks raises here, naming every available column, as preparing it would."""
+    require_features(settings.features, available)
+    mix = MIX_FEATURE_SET in settings.feature_sets
+    return [
+        name for name in map(str, available)
+        if name == CUSTOMER_ID or name in settings.features or (mix and name.startswith(settings.mix_prefix))
+    ]
 
 
 def run_feature_sets(
@@ -86,10 +103,10 @@ def run_method(
     feature_set = feature_set or settings.feature_sets[0]
     if feature_set not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {feature_set!r} (known: {', '.join(FEATURE_SETS)})")
-    mix = mix_columns(features, settings.mix_prefix) if feature_set == "behaviour_mix" else []
-    if feature_set == "behaviour_mix" and not mix:
+    mix = mix_columns(features, settings.mix_prefix) if feature_set == MIX_FEATURE_SET else []
+    if feature_set == MIX_FEATURE_SET and not mix:
         raise InputDataError(
-            f"customer features: feature set 'behaviour_mix' needs '{settings.mix_prefix}*' spend columns"
+            f"customer features: feature set '{MIX_FEATURE_SET}' needs '{settings.mix_prefix}*' spend columns"
         )
     started = time.perf_counter()
     # Single-threaded BLAS and OpenMP: on n x 6 matrices threads only add synchronisation (GMM
@@ -100,8 +117,12 @@ def run_method(
     with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ids = customer_ids(features)
+        # The preparation (scaling, purchase-mix PCA) is fitted on the fit sample like the model,
+        # then applies to everyone in chunks: its cost and memory stay flat as customers grow.
+        fitted_rows = sample_rows(len(features), settings.fit_sample_size, settings.seed)
+        everyone = len(fitted_rows) == len(features)
         transform, X = FeatureTransform.fit(
-            features,
+            features if everyone else features.iloc[fitted_rows],
             settings.features,
             settings.log1p_features,
             mix,
@@ -109,10 +130,11 @@ def run_method(
             settings.mix_weight,
             settings.standardize,
         )
+        if not everyone:
+            X = transform.transform(features, chunk_rows=ASSIGN_CHUNK_ROWS)
         sampled = sample_rows(len(X), settings.silhouette_sample_size, settings.seed)
         silhouette = SilhouetteScorer(X[sampled])
         selection = select_k(implementation, X, settings, silhouette)
-        fitted_rows = sample_rows(len(X), settings.fit_sample_size, settings.seed)
         model = implementation.fit(X if len(fitted_rows) == len(X) else X[fitted_rows], selection.k, settings, settings.seed)
         raw = model.assign_in_chunks(X)
         params = {
