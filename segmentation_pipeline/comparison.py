@@ -104,7 +104,9 @@ def compare_methods(results: list, truth: pd.Series | None = None) -> Comparison
     shared, space = _shared_silhouettes(results, runs, ids)
     table, method_metrics = _metrics_table(results, runs, shared)
     if truth is not None:
-        truth = pd.Series(truth.to_numpy(), index=truth.index.astype(str))
+        # Personas as numbers, found once: scoring text labels sorts them again for every run.
+        codes = pd.factorize(truth.to_numpy())[0]
+        truth = pd.Series(np.where(codes >= 0, codes, np.nan), index=truth.index.astype(str))
         if ids is not None:
             truth = truth.reindex(labelings[runs[0]].index)  # aligned once, for every run
         agreement = [_agreement(labelings[run], truth) for run in runs]
@@ -188,7 +190,7 @@ def _agreement(labels: pd.Series, truth: pd.Series) -> tuple[float, float]:
     joined = pd.concat([labels, truth], axis=1, join="inner").dropna()
     if joined.empty:
         return math.nan, math.nan
-    predicted, actual = joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].astype(str).to_numpy()
+    predicted, actual = joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy()
     return (
         float(adjusted_rand_score(actual, predicted)),
         float(normalized_mutual_info_score(actual, predicted)),
