@@ -11,6 +11,7 @@ from segmentation_pipeline.retail.personas import (
     VALUE_TIER_THRESHOLDS,
     build_personas,
     concentration_label,
+    persona_columns,
     persona_table,
     recommend_actions,
     tier_for,
@@ -331,3 +332,8 @@ def test_description_is_written_from_the_numbers(base):
     assert "Home & Kids" in champion["description"]
     assert len({p["description"] for p in out["personas"]}) == 4
     assert np.isclose(sum(p["percentage"] for p in out["personas"]), 100.0)
+
+
+def test_personas_read_every_column_but_department_units_and_the_truth_details():
+    available = ["customer_id", "monetary", "segment", "dept_value:Toys", "dept_units:Toys", "true_persona", "true_email"]
+    assert persona_columns(available) == ["customer_id", "monetary", "segment", "dept_value:Toys", "true_persona"]

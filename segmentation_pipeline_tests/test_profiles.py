@@ -17,6 +17,7 @@ from segmentation_pipeline.retail.profiles import (
     build_profile,
     json_ready,
     llm_prompt,
+    profile_columns,
     rounded_shares,
     validate_profile,
     profile_documents,
@@ -324,3 +325,8 @@ def test_prompt_embeds_profile_and_asks_for_names_personas_strategies_risks(tmp_
     assert item["properties"]["cluster_id"]["enum"] == [0, 1, 2]
     assert schema["properties"]["clusters"]["minItems"] == 3
     assert profile_documents(profile)["prompt"] == prompt
+
+
+def test_profiles_read_ids_segment_the_features_used_and_department_spend_in_table_order():
+    available = ["customer_id", "first_purchase", "recency_days", "segment", "dept_value:Toys", "dept_units:Toys", "units"]
+    assert profile_columns(available, ["units", "recency_days"]) == ["customer_id", "recency_days", "segment", "dept_value:Toys", "units"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import ClassVar
 import dagster as dg
 import joblib
 import pandas as pd
+import pyarrow.parquet as pq
 
 from segmentation_pipeline import charts, layout
 from segmentation_pipeline.clustering.support import SkippedMethod
@@ -61,6 +63,12 @@ class PipelineSettings(dg.ConfigurableResource):
         if found is None:
             raise FileNotFoundError(f"{relative} has not been materialized yet: run the assets that write it first")
         return found
+
+    def read_table(self, name: str, run_id: str, columns: Callable[[list[str]], list[str]]) -> pd.DataFrame:
+        """A stored table (`locate`) with only the columns `columns(its column names)` picks: a step
+        that reads a few columns of a customer table of millions of rows does not load gigabytes."""
+        path = self.locate(layout.table(name), run_id)
+        return read_parquet(path, columns=columns(pq.read_schema(path).names))
 
 
 def run_date(context: dg.AssetExecutionContext) -> pd.Timestamp:

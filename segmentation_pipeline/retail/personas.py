@@ -20,13 +20,18 @@ noise and assigned to their nearest cluster are counted on the persona that abso
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from segmentation_pipeline.errors import InputDataError
-from segmentation_pipeline.retail.features import DEPT_VALUE_PREFIX
+from segmentation_pipeline.retail.features import (
+    DEPT_UNITS_PREFIX,
+    DEPT_VALUE_PREFIX,
+    GROUND_TRUTH_PREFIX,
+)
 
 FEATURES_TABLE = "customer_features_enriched"
 
@@ -94,8 +99,20 @@ REQUIRED_COLUMNS = (
     "segment",
 )
 # Optional columns used when present (besides dept_value:*).
-OPTIONAL_COLUMNS = ("tenure_months", "r_score", "f_score", "m_score", "country", "true_persona")
+TRUE_PERSONA = f"{GROUND_TRUTH_PREFIX}persona"
+OPTIONAL_COLUMNS = ("tenure_months", "r_score", "f_score", "m_score", "country", TRUE_PERSONA)
 ALIGNED_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+
+
+def persona_columns(available: Sequence[str]) -> list[str]:
+    """The columns of the enriched customer table that personas, their charts and profiles and the
+    clustered-customers CSV read, in table order: all but the per-department units and the ground
+    truth's details (of the truth only the true persona is compared with). At millions of customers
+    the rest is gigabytes, mostly text, loaded for nothing."""
+    return [
+        column for column in available
+        if column == TRUE_PERSONA or not column.startswith((DEPT_UNITS_PREFIX, GROUND_TRUTH_PREFIX))
+    ]
 
 
 VALUED_TIERS = ("PREMIUM", "HIGH", "MEDIUM")
@@ -442,9 +459,9 @@ def _behaviour_candidates(frame: pd.DataFrame) -> dict[int, list[tuple[str, str]
 
 def _truth_crosstab(frame: pd.DataFrame) -> pd.DataFrame | None:
     """True persona x cluster counts for synthetic data (all clusters as columns), else None."""
-    if "true_persona" not in frame.columns:
+    if TRUE_PERSONA not in frame.columns:
         return None
-    truth = frame["true_persona"].astype(str).where(frame["true_persona"].notna(), "(unknown)")
+    truth = frame[TRUE_PERSONA].astype(str).where(frame[TRUE_PERSONA].notna(), "(unknown)")
     table = pd.crosstab(truth, frame["cluster"])
     return table.reindex(columns=sorted(frame["cluster"].unique()), fill_value=0)
 

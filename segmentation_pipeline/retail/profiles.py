@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -177,6 +178,13 @@ def _persona_numbers(personas: dict, cluster_id: int) -> dict:
     return numbers
 
 
+def profile_columns(available: Sequence[str], features_used: Sequence[str]) -> list[str]:
+    """The columns of a customer table that profiles read, in table order: ids, segment, the features
+    used and the department spend."""
+    wanted = {"customer_id", SEGMENT_COLUMN, *features_used}
+    return [column for column in available if column in wanted or str(column).startswith(DEPT_VALUE_PREFIX)]
+
+
 def _align_features(result: Any, features: pd.DataFrame, features_used: list[str]) -> pd.DataFrame:
     """The columns profiles read (ids, segment, the features used, department spend) of `features`, in
     the order of result.customer_ids; ids compared as strings."""
@@ -188,8 +196,7 @@ def _align_features(result: Any, features: pd.DataFrame, features_used: list[str
     non_numeric = [c for c in features_used if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
         raise InputDataError(f"{table}: column(s) {', '.join(non_numeric)} must be numeric")
-    used = [*required, *(c for c in features.columns if str(c).startswith(DEPT_VALUE_PREFIX))]
-    indexed = features[used].set_index(features["customer_id"].astype(str))  # only the columns profiles read
+    indexed = features[profile_columns(features.columns, features_used)].set_index(features["customer_id"].astype(str))
     if indexed.index.has_duplicates:
         duplicated = indexed.index[indexed.index.duplicated()].unique()[:5].tolist()
         raise InputDataError(f"{table}: column customer_id has duplicate ids, e.g. {duplicated}")

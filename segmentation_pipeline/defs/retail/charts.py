@@ -18,6 +18,7 @@ from segmentation_pipeline.orchestration.resources import (
     record_outputs,
     record_skipped,
 )
+from segmentation_pipeline.retail.personas import persona_columns
 
 
 def _method_charts(result: ClusteringResult, features: pd.DataFrame, personas: dict) -> dict[str, bytes]:
@@ -39,6 +40,7 @@ def _charts_asset(method: str) -> dg.AssetsDefinition:
         kinds={"matplotlib"},
         owners=OWNERS,
         ins={"fitted": dg.AssetIn(method), "personas": dg.AssetIn(f"{method}_personas")},
+        deps=["customer_features_enriched"],
         description=(
             f"Charts of `{method}` (one colour per cluster in every chart): PCA scatter by cluster with "
             "centroids, persona names in the legend and hdbscan noise marked (1000x700), a dashboard of sizes, "
@@ -51,11 +53,11 @@ def _charts_asset(method: str) -> dg.AssetsDefinition:
         settings: PipelineSettings,
         fitted,  # MethodRuns, or SkippedMethod when the method did not run
         personas,  # a dict, or SkippedMethod
-        customer_features_enriched: pd.DataFrame,
     ):  # {name: PNG bytes}, or SkippedMethod
         if isinstance(fitted, SkippedMethod):
             return record_skipped(context, settings, fitted)
-        return record_charts(context, settings, method, _method_charts(fitted.result, customer_features_enriched, personas))
+        features = settings.read_table("customer_features_enriched", context.run.run_id, persona_columns)
+        return record_charts(context, settings, method, _method_charts(fitted.result, features, personas))
 
     return _charts
 

@@ -4,12 +4,11 @@ import json
 
 import dagster as dg
 import pandas as pd
-import pyarrow.parquet as pq
 
 from segmentation_pipeline import comparison, layout
 from segmentation_pipeline.clustering import METHODS
 from segmentation_pipeline.clustering.assignments import assignments_table
-from segmentation_pipeline.clustering.base import ClusteringSettings, UnsupportedDataError
+from segmentation_pipeline.clustering.base import UnsupportedDataError
 from segmentation_pipeline.clustering.runner import clustered_columns
 from segmentation_pipeline.clustering.support import SkippedMethod, skip_reason
 from segmentation_pipeline.errors import InputDataError
@@ -23,7 +22,7 @@ from segmentation_pipeline.orchestration.resources import (
     record_outputs,
     record_skipped,
 )
-from segmentation_pipeline.storage import atomic_write_text, read_parquet, write_parquet
+from segmentation_pipeline.storage import atomic_write_text, parquet_rows, write_parquet
 
 METHOD_DESCRIPTIONS = {
     "kmeans": "k-means (scikit-learn KMeans); k by silhouette on a fixed sample.",
@@ -54,10 +53,16 @@ def _model_asset(method: str) -> dg.AssetsDefinition:
         config = settings.config
         clustering = config.clustering_settings()
         enabled = config.clustering.enabled_methods()
-        customer_features_basic = _clustered_columns(settings, context.run.run_id, clustering.for_method(method))
-        reason = skip_reason(method, enabled, len(customer_features_basic), clustering)
+        customers = parquet_rows(settings.locate(layout.table("customer_features_basic"), context.run.run_id))
+        reason = skip_reason(method, enabled, customers, clustering)
         if reason:
             return record_skipped(context, settings, SkippedMethod(method, reason))
+        # Only the columns the method clusters on: at millions of customers the table is gigabytes.
+        customer_features_basic = settings.read_table(
+            "customer_features_basic",
+            context.run.run_id,
+            lambda available: clustered_columns(available, clustering.for_method(method)),
+        )
         try:
             fitted = comparison.method_runs(method, customer_features_basic, clustering)
         except UnsupportedDataError as exc:
@@ -89,13 +94,6 @@ def _model_asset(method: str) -> dg.AssetsDefinition:
         return fitted
 
     return _fit
-
-
-def _clustered_columns(settings: PipelineSettings, run_id: str, clustering: ClusteringSettings) -> pd.DataFrame:
-    """The columns of `customer_features_basic` the method clusters on (`clustered_columns`): at
-    millions of customers the whole table is gigabytes the step would hold for nothing."""
-    path = settings.locate(layout.table("customer_features_basic"), run_id)
-    return read_parquet(path, columns=clustered_columns(pq.read_schema(path).names, clustering))
 
 
 model_assets = [_model_asset(method) for method in METHODS]

@@ -43,7 +43,7 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
         kinds={"json", "csv"},
         owners=OWNERS,
         ins={"fitted": dg.AssetIn(method)},
-        deps=["customer_class_spend"],
+        deps=["customer_class_spend", "customer_features_enriched"],
         description=(
             f"One persona per `{method}` cluster (its preferred feature set), named from its data: the RFM "
             "segment only when it is the majority, the department it spends most on, a high-return flag, "
@@ -56,11 +56,11 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         settings: PipelineSettings,
         fitted,  # MethodRuns, or SkippedMethod when the method did not run
-        customer_features_enriched: pd.DataFrame,
     ):  # a dict, or SkippedMethod
         if isinstance(fitted, SkippedMethod):
             return record_skipped(context, settings, fitted)
         result = fitted.result
+        customer_features_enriched = settings.read_table("customer_features_enriched", context.run.run_id, personas.persona_columns)
         class_spend_file = settings.locate(layout.table("customer_class_spend"), context.run.run_id)
         class_spend = aggregates.class_spend_by_cluster(class_spend_file, result.customer_ids, result.labels)
         built = personas.build_personas(result, customer_features_enriched, class_spend)

@@ -31,6 +31,7 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
         kinds={"json", "yaml"},
         owners=OWNERS,
         ins={"fitted": dg.AssetIn(method), "built_personas": dg.AssetIn(f"{method}_personas")},
+        deps=["customer_features_basic"],
         description=(
             f"Cluster profile of `{method}`: metadata, metrics, and per cluster its size, centre in original "
             "units, feature statistics, RFM segment mix, top departments and the numbers its persona uses "
@@ -45,12 +46,16 @@ def _profile_asset(method: str) -> dg.AssetsDefinition:
         llm: LLMNarrator,
         fitted,  # MethodRuns, or SkippedMethod when the method did not run
         built_personas,  # a dict, or SkippedMethod
-        customer_features_basic: pd.DataFrame,
     ):  # a dict, or SkippedMethod
         if isinstance(fitted, SkippedMethod):
             return record_skipped(context, settings, fitted)
+        features = settings.read_table(
+            "customer_features_basic",
+            context.run.run_id,
+            lambda available: profiles.profile_columns(available, fitted.result.features_used),
+        )
         timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        profile = profiles.build_profile(fitted.result, customer_features_basic, timestamp=timestamp, personas=built_personas)
+        profile = profiles.build_profile(fitted.result, features, timestamp=timestamp, personas=built_personas)
         staging = settings.staging(context.run.run_id)
         documents = profiles.profile_documents(profile)
         files = {
