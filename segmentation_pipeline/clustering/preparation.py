@@ -217,7 +217,8 @@ def _log_matrix(frame: pd.DataFrame, features: tuple[str, ...], log1p: tuple[str
 
 def require_features(features: Sequence[str], available: Sequence[str]) -> None:
     """InputDataError naming the missing features and every available column, if any is missing."""
-    missing = [name for name in features if name not in set(available)]
+    present = set(available)
+    missing = [name for name in features if name not in present]
     if missing:
         raise InputDataError(
             f"{SOURCE}: missing feature column(s) {', '.join(repr(name) for name in missing)} "
