@@ -120,7 +120,8 @@ class PartitionedParquetWriter:
         self.rows: dict[str, int] = {}
 
     def write(self, key: str, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(_used_categories(frame), preserve_index=False)
+        # `plain_text` columns are decoded to strings below: pruning their categories would be wasted work.
+        table = pa.Table.from_pandas(_used_categories(frame, keep=self._plain_text), preserve_index=False)
         table = _uniform_dictionaries(table, self._plain_text)
         if key not in self._writers:
             temp = self._stack.enter_context(atomic_path(self._path_of(key)))
@@ -155,9 +156,10 @@ class PartitionedParquetWriter:
             self.abort()
 
 
-def _used_categories(frame: pd.DataFrame) -> pd.DataFrame:
-    """Categorical columns keep only the categories they use (a month part need not carry them all)."""
-    categorical = frame.select_dtypes("category").columns
+def _used_categories(frame: pd.DataFrame, keep: Sequence[str] = ()) -> pd.DataFrame:
+    """Categorical columns keep only the categories they use (a month part need not carry them all);
+    the `keep` columns are left as they are."""
+    categorical = [c for c in frame.select_dtypes("category").columns if c not in keep]
     if not len(categorical):
         return frame
     return frame.assign(**{c: _without_unused_categories(frame[c]) for c in categorical})

@@ -89,8 +89,14 @@ def test_partitioned_writer_appends_chunks_whatever_their_categories(tmp_path):
 
 
 def test_partitioned_writer_stores_identifier_columns_as_plain_text(tmp_path):
-    """Chunks whose ids come as categoricals or as text give one file with the ids as plain strings."""
-    categorical = pd.DataFrame({"customer_id": pd.Categorical(["a", "b"]), "country": pd.Categorical(["UK", "FR"])})
+    """Chunks whose ids come as categoricals or as text give one file with the ids as plain strings;
+    the other categorical columns still keep only the categories they use."""
+    categorical = pd.DataFrame(
+        {
+            "customer_id": pd.Categorical(["a", "b"], categories=["a", "b", "unused"]),
+            "country": pd.Categorical(["UK", "FR"], categories=["UK", "FR", "DE"]),
+        }
+    )
     text = pd.DataFrame({"customer_id": pd.Series(["c"], dtype="str"), "country": pd.Categorical(["UK"])})
     with PartitionedParquetWriter(lambda key: tmp_path / f"{key}.parquet", plain_text=["customer_id"]) as writer:
         writer.write("2025-01", categorical)
@@ -100,6 +106,7 @@ def test_partitioned_writer_stores_identifier_columns_as_plain_text(tmp_path):
     assert pa.types.is_dictionary(schema.field("country").type)
     back = pd.read_parquet(tmp_path / "2025-01.parquet")
     assert back["customer_id"].tolist() == ["a", "b", "c"] and back["country"].astype(str).tolist() == ["UK", "FR", "UK"]
+    assert set(back["country"].cat.categories) == {"UK", "FR"}
 
 
 def test_partitioned_writer_leaves_nothing_when_the_step_fails(tmp_path):
