@@ -60,7 +60,9 @@ def _personas_asset(method: str) -> dg.AssetsDefinition:
         if isinstance(fitted, SkippedMethod):
             return record_skipped(context, settings, fitted)
         result = fitted.result
-        customer_features_enriched = settings.read_table("customer_features_enriched", context.run.run_id, personas.persona_columns)
+        customer_features_enriched = settings.read_table(
+            "customer_features_enriched", context.run.run_id, personas.persona_columns
+        )
         class_spend_file = settings.locate(layout.table("customer_class_spend"), context.run.run_id)
         class_spend = aggregates.class_spend_by_cluster(class_spend_file, result.customer_ids, result.labels)
         built = personas.build_personas(result, customer_features_enriched, class_spend)
@@ -103,7 +105,10 @@ def _clustered_customers(
     features = features[[c for c in features.columns if not str(c).startswith(SHARED_ELSEWHERE_PREFIXES)]]
     for start in range(0, max(len(clustered), 1), chunk_rows):
         rows = clustered[start : start + chunk_rows]
-        yield pd.concat([_rows(features, rows).reset_index(drop=True), _rows(labels, position[rows]).reset_index(drop=True)], axis=1)
+        yield pd.concat(
+            [_rows(features, rows).reset_index(drop=True), _rows(labels, position[rows]).reset_index(drop=True)],
+            axis=1,
+        )
 
 
 def _rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
