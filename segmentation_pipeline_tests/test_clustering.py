@@ -20,7 +20,7 @@ from segmentation_pipeline.clustering import (
     run_method,
     unavailable_feature_sets,
 )
-from segmentation_pipeline.clustering.assignments import assignments_table
+from segmentation_pipeline.clustering.assignments import assignments_table, table_positions
 from segmentation_pipeline.clustering.bundle import BUNDLE_FORMAT_VERSION
 from segmentation_pipeline.clustering.gmm import GaussianMixtureMethod
 from segmentation_pipeline.clustering.runner import clustered_columns
@@ -187,6 +187,7 @@ def test_hdbscan_assigns_every_customer_and_reports_noise():
     table = assignments_table(result)
     assert table["noise"].tolist() == result.noise.tolist() and "noise" not in assignments_table(result_of("kmeans"))
     assert adjusted_rand_score(TRUTH, result.labels[: len(PLANTED)]) >= 0.9
+
 
     kept = run_method("hdbscan", customers, dataclasses.replace(SETTINGS, assign_noise="keep"))
     noise = kept.labels == -1
@@ -436,3 +437,17 @@ def test_a_method_that_finds_no_structure_is_unsupported_not_a_crash():
     assert runs == {} and "hdbscan found no cluster among 60 customers" in not_run["behaviour"]
     with pytest.raises(UnsupportedDataError, match="behaviour: hdbscan found no cluster"):
         method_runs("hdbscan", noise, settings)
+
+
+def test_a_table_in_the_clustering_order_is_used_as_it_is_and_any_other_is_reordered():
+    clustered = np.array(["10", "11", "9"])  # text order: 10 < 11 < 9
+    assert table_positions(clustered, pd.Series(["10", "11", "9"], dtype="str"), "t") is None
+    assert table_positions(clustered, pd.Series([10, 11, 9]), "t") is None  # numbers compare as text
+    reordered = table_positions(clustered, pd.Series(["9", "12", "11", "10"], dtype="str"), "t")
+    assert reordered.tolist() == [3, 2, 0]
+    # The same ids in the same order but not increasing are checked in full: repeated ids are refused.
+    with pytest.raises(InputDataError, match=r"t: column 'customer_id' has duplicate values, e.g. \['10'\]"):
+        table_positions(np.array(["10", "10"]), pd.Series(["10", "10"]), "t")
+    with pytest.raises(InputDataError, match=r"t: column 'customer_id' lacks 1 clustered customer\(s\), e.g. \['9'\]"):
+        table_positions(clustered, pd.Series(["10", "11", "12"]), "t")
+

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from segmentation_pipeline.clustering.assignments import table_positions
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.retail.features import (
     DEPT_UNITS_PREFIX,
@@ -351,21 +352,9 @@ def aligned_features(result, features: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in features.columns]
     if missing:
         raise InputDataError(f"{FEATURES_TABLE}: missing column(s) {missing} needed for personas")
-    ids = pd.Index(np.asarray(result.customer_ids).astype(str))
-    known = pd.Index(features["customer_id"].astype(str))
-    if not known.is_unique:
-        raise InputDataError(f"{FEATURES_TABLE}: column 'customer_id' has duplicate values")
-    positions = known.get_indexer(ids)
-    if (positions < 0).any():
-        unknown = ids[positions < 0]
-        raise InputDataError(
-            f"{FEATURES_TABLE}: column 'customer_id' lacks {len(unknown)} clustered customer(s), "
-            f"e.g. {list(unknown[:3])}"
-        )
+    positions = table_positions(result.customer_ids, features["customer_id"], FEATURES_TABLE)
     columns = [c for c in features.columns if c in ALIGNED_COLUMNS or c.startswith(DEPT_VALUE_PREFIX)]
-    frame = features[columns]
-    if not np.array_equal(positions, np.arange(len(features))):  # same order (the usual case): no copy
-        frame = frame.take(positions)
+    frame = features[columns] if positions is None else features[columns].take(positions)
     frame = frame.reset_index(drop=True)
     frame["cluster"] = np.asarray(result.labels).astype(int)
     return frame

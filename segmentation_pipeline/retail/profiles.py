@@ -37,9 +37,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from segmentation_pipeline.clustering.assignments import table_positions
 from segmentation_pipeline.errors import InputDataError
 from segmentation_pipeline.jsonable import json_ready
 from segmentation_pipeline.retail.features import DEPT_VALUE_PREFIX
+from segmentation_pipeline.yaml_data import SAFE_DUMPER
 
 SHARE_DECIMALS = 4
 PERCENTAGE_DECIMALS = 2
@@ -196,18 +198,10 @@ def _align_features(result: Any, features: pd.DataFrame, features_used: list[str
     non_numeric = [c for c in features_used if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
         raise InputDataError(f"{table}: column(s) {', '.join(non_numeric)} must be numeric")
-    indexed = features[profile_columns(features.columns, features_used)].set_index(features["customer_id"].astype(str))
-    if indexed.index.has_duplicates:
-        duplicated = indexed.index[indexed.index.duplicated()].unique()[:5].tolist()
-        raise InputDataError(f"{table}: column customer_id has duplicate ids, e.g. {duplicated}")
-    ids = pd.Index(np.asarray(result.customer_ids).astype(str))
-    absent = ids.difference(indexed.index)
-    if len(absent):
-        raise InputDataError(
-            f"{table}: column customer_id lacks {len(absent)} customer(s) of the "
-            f"{result.method} result, e.g. {absent[:5].tolist()}"
-        )
-    return indexed.loc[ids]
+    positions = table_positions(result.customer_ids, features["customer_id"], table)
+    columns = profile_columns(features.columns, features_used)
+    aligned = features[columns] if positions is None else features[columns].take(positions)
+    return aligned.reset_index(drop=True)
 
 
 def _feature_statistics(
@@ -331,9 +325,10 @@ def _is_number(value: Any) -> bool:
 
 
 def profile_yaml(profile: dict) -> str:
-    """YAML in schema order; safe_dump quotes strings such as 'yes' or '2024-01-01' so they stay strings.
+    """YAML in schema order; the safe dumper quotes strings such as 'yes' or '2024-01-01' so they stay strings.
     Lines are not folded, so a persona name reads (and is searched) as one piece."""
-    return yaml.safe_dump(profile, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1_000_000)
+    return yaml.dump(profile, Dumper=SAFE_DUMPER, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                     width=1_000_000)
 
 
 def answer_schema(profile: dict) -> dict:

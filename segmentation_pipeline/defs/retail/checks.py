@@ -23,6 +23,7 @@ from segmentation_pipeline.retail import personas, profiles, validation
 from segmentation_pipeline.orchestration.monthly import MonthlyTable
 from segmentation_pipeline.retail.cleaning import merged_reasons_summary, rejected_reasons_summary
 from segmentation_pipeline.storage import read_parquet
+from segmentation_pipeline.yaml_data import SAFE_LOADER
 
 MONTHLY_TABLES = ("raw_transactions", "cleaned_transactions", "rejected_transactions")
 FEATURE_TABLES = ("rfm", "customer_features_basic", "customer_features_enriched")
@@ -274,7 +275,7 @@ def profile_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSet
             continue
         try:
             from_json = json.loads(stored.text(layout.cluster_profile(method, "json")))
-            from_yaml = yaml.safe_load(stored.text(layout.cluster_profile(method, "yaml")))
+            from_yaml = yaml.load(stored.text(layout.cluster_profile(method, "yaml")), Loader=SAFE_LOADER)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             yield check_result(check, asset, [f"profile files unreadable: {exc}"])
             continue
