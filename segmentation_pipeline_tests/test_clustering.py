@@ -188,7 +188,6 @@ def test_hdbscan_assigns_every_customer_and_reports_noise():
     assert table["noise"].tolist() == result.noise.tolist() and "noise" not in assignments_table(result_of("kmeans"))
     assert adjusted_rand_score(TRUTH, result.labels[: len(PLANTED)]) >= 0.9
 
-
     kept = run_method("hdbscan", customers, dataclasses.replace(SETTINGS, assign_noise="keep"))
     noise = kept.labels == -1
     assert noise.sum() == kept.metrics["noise_count"] and noise[len(PLANTED) :].all()
@@ -450,4 +449,3 @@ def test_a_table_in_the_clustering_order_is_used_as_it_is_and_any_other_is_reord
         table_positions(np.array(["10", "10"]), pd.Series(["10", "10"]), "t")
     with pytest.raises(InputDataError, match=r"t: column 'customer_id' lacks 1 clustered customer\(s\), e.g. \['9'\]"):
         table_positions(clustered, pd.Series(["10", "11", "12"]), "t")
-

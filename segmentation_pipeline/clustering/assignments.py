@@ -27,7 +27,7 @@ def table_positions(customer_ids, table_ids: pd.Series, table: str) -> np.ndarra
     callers take no copy and no index of millions of ids is built. InputDataError naming `table` when
     its ids repeat or it lacks clustered customers."""
     ids = np.asarray(customer_ids).astype(str)
-    known = np.asarray(table_ids.to_numpy(dtype=object, na_value="")).astype(str)
+    known = table_ids.to_numpy(dtype=object, na_value="").astype(str)
     if np.array_equal(known, ids) and bool((ids[1:] > ids[:-1]).all()):  # same ids, increasing: unique
         return None
     index = pd.Index(known)
